@@ -1,0 +1,17 @@
+// Package conformance holds the exported test suites every leaselock store
+// must pass.
+//
+// A store author's whole test is a few lines:
+//
+//	func TestConformance(t *testing.T) {
+//		conformance.RunStore(t, conformance.StoreHarness{
+//			NewStores: func(t *testing.T) (backend.Store, backend.Store) { s := New(); return s, s },
+//		})
+//	}
+//
+// RunStore checks every clause of the backend.Store contract; RunLock checks
+// the lock engine's semantics (mutual exclusion, takeover, loss detection,
+// fencing, faults) running over the store. Optional capabilities are found by
+// type assertion, and their subtests are skipped — with a message saying why
+// — only when a store does not declare them.
+package conformance

@@ -1,0 +1,35 @@
+package conformance
+
+import (
+	"testing"
+
+	"github.com/leaselock/leaselock/backend"
+)
+
+// StoreHarness supplies fresh stores to RunStore.
+type StoreHarness struct {
+	// NewStores returns two handles on one fresh, empty store (for
+	// DynamoDB: two clients on one new table). The handles are used
+	// concurrently to race for keys. Cleanup is registered on t.
+	NewStores func(t *testing.T) (a, b backend.Store)
+
+	// MaxKeyBytes is the longest partition key, in bytes, the store accepts
+	// (DynamoDB: 2048). Zero means no limit; the suite then tries 64 KiB.
+	MaxKeyBytes int
+
+	// MaxDataBytes is the largest lock data the store accepts. Zero means
+	// no limit; the suite always tries at least 350 KB unless this is
+	// smaller.
+	MaxDataBytes int
+
+	// SortKeys says the store keeps a sort key apart from the partition key.
+	SortKeys bool
+
+	// Races is how many two-handle races to run on one key; default 1000.
+	Races int
+
+	// GuardedOp, for a store that implements backend.GuardedWriter, returns
+	// an ops value for WriteGuarded that writes one application item, and a
+	// function reporting whether that item was written.
+	GuardedOp func(t *testing.T, s backend.Store) (ops any, written func() bool)
+}
