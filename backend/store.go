@@ -7,6 +7,11 @@ import "context"
 // Every method must be safe for concurrent use, honour ctx, and return one of
 // the error kinds in errors.go (wrapped as the store likes). Returned records
 // belong to the caller.
+//
+// Attributes are merged by every write: a write sets the attributes it names
+// and leaves the others as they were, because a store that updates in place
+// (DynamoDB's UpdateItem) cannot drop attributes it does not know of without
+// an extra read.
 type Store interface {
 	// Get returns the current record for key, or an error that
 	// errors.Is ErrNotFound when there is none.

@@ -33,3 +33,13 @@ type StoreHarness struct {
 	// function reporting whether that item was written.
 	GuardedOp func(t *testing.T, s backend.Store) (ops any, written func() bool)
 }
+
+// LockHarness supplies fresh stores to RunLock.
+type LockHarness struct {
+	// NewStores returns two handles on one fresh, empty store.
+	NewStores func(t *testing.T) (a, b backend.Store)
+
+	// Remote says each store call is a network round trip: the suite then
+	// runs fewer iterations so it stays within a CI budget.
+	Remote bool
+}

@@ -10,6 +10,7 @@ package memstore
 import (
 	"context"
 	"fmt"
+	"maps"
 	"sort"
 	"sync"
 
@@ -74,6 +75,7 @@ func (s *Store) Acquire(ctx context.Context, req backend.AcquireRequest) (backen
 		if req.KeepData && rec.Data == nil {
 			rec.Data = old.Data
 		}
+		rec.Attributes = mergeAttributes(old.Attributes, rec.Attributes)
 	}
 	s.records[key] = rec.Clone()
 	return backend.Acquired{Record: rec, Replaced: replaced}, nil
@@ -92,6 +94,7 @@ func (s *Store) Update(ctx context.Context, rec backend.Record, expectVersion st
 	}
 	rec = rec.Clone()
 	rec.Token = cur.Token
+	rec.Attributes = mergeAttributes(cur.Attributes, rec.Attributes)
 	s.records[rec.Key] = rec.Clone()
 	return rec, nil
 }
@@ -187,4 +190,14 @@ func keyLess(a, b backend.Key) bool {
 		return a.Partition < b.Partition
 	}
 	return a.Sort < b.Sort
+}
+
+// mergeAttributes returns old overlaid with set; nil when both are empty.
+func mergeAttributes(old, set map[string]string) map[string]string {
+	if len(old) == 0 {
+		return set
+	}
+	out := maps.Clone(old)
+	maps.Copy(out, set)
+	return out
 }
