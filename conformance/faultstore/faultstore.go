@@ -63,7 +63,7 @@ func (k Kind) String() string {
 // Unavailable, since a read has nothing to apply).
 type Rates struct {
 	Unavailable, Ambiguous, LostBeforeApply, DroppedResponse, Latency float64
-	Delay                                                            time.Duration // length of a Latency fault
+	Delay                                                             time.Duration // length of a Latency fault
 }
 
 // Store is a fault-injecting backend.Store. It also counts calls, so tests
