@@ -1,0 +1,22 @@
+// Package testservers starts real DynamoDB-compatible servers on loopback for
+// tests: dynalite (Node.js) and moto (Python). Both are installed into the
+// repository by scripts/install-test-servers.sh; nothing is downloaded here.
+//
+// Each server is started at most once per test binary, on first use, and
+// shared by every test in the package; tests isolate themselves by giving
+// each test its own table (see TableName). A package that uses the servers
+// stops them from its TestMain:
+//
+//	func TestMain(m *testing.M) { testservers.Main(m) }
+//
+//	func TestSomething(t *testing.T) {
+//		srv := testservers.Get(t, testservers.Moto) // skips if not installed
+//		client := srv.Client()
+//		table := testservers.TableName(t)
+//		...
+//	}
+//
+// When a server is not installed, Get skips the test with a message naming
+// the install script, or fails it when LEASELOCK_REQUIRE_SERVERS=1 (as CI
+// sets it): a skipped suite is not a passed suite.
+package testservers

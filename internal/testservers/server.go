@@ -1,0 +1,230 @@
+package testservers
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Kind names a DynamoDB-compatible server.
+type Kind string
+
+const (
+	// Dynalite is dynalite 4.0.0 (Node.js, LevelDB in memory). It lacks
+	// transactions and TTL and ignores ReturnValuesOnConditionCheckFailure.
+	Dynalite Kind = "dynalite"
+	// Moto is moto_server 5.2.5 (Python). It has transactions.
+	Moto Kind = "moto"
+)
+
+// ErrNotInstalled reports that a server's files are missing; run
+// scripts/install-test-servers.sh.
+var ErrNotInstalled = errors.New("testservers: server not installed; run scripts/install-test-servers.sh")
+
+// startTimeout bounds how long a server may take to answer its health check.
+const startTimeout = 60 * time.Second
+
+// Server is one running server process listening on loopback.
+type Server struct {
+	Kind     Kind
+	Endpoint string // http://127.0.0.1:PORT
+
+	cmd     *exec.Cmd
+	out     *tailBuffer
+	exited  chan struct{}
+	waitErr error
+	stop    sync.Once
+}
+
+// command returns the argv that starts kind on port, or ErrNotInstalled.
+func command(kind Kind, root string, port int) ([]string, error) {
+	p := strconv.Itoa(port)
+	switch kind {
+	case Dynalite:
+		cli := filepath.Join(root, "testservers", "node_modules", "dynalite", "cli.js")
+		if _, err := os.Stat(cli); err != nil {
+			return nil, fmt.Errorf("%w (%s missing)", ErrNotInstalled, cli)
+		}
+		node, err := exec.LookPath("node")
+		if err != nil {
+			return nil, fmt.Errorf("%w (node not on PATH)", ErrNotInstalled)
+		}
+		// node directly, not npx: the PID we hold must be the server's.
+		return []string{node, cli, "--host", "127.0.0.1", "--port", p,
+			"--createTableMs", "0", "--deleteTableMs", "0", "--updateTableMs", "0"}, nil
+	case Moto:
+		bin := filepath.Join(root, ".cache", "venv", "bin", "moto_server")
+		if _, err := os.Stat(bin); err != nil {
+			return nil, fmt.Errorf("%w (%s missing)", ErrNotInstalled, bin)
+		}
+		return []string{bin, "-H", "127.0.0.1", "-p", p}, nil
+	}
+	return nil, fmt.Errorf("testservers: unknown server kind %q", kind)
+}
+
+// Start launches a server of the given kind on a free loopback port and
+// waits until it answers its health check. Stop it with Stop.
+func Start(ctx context.Context, kind Kind) (*Server, error) {
+	root, err := RepoRoot()
+	if err != nil {
+		return nil, err
+	}
+	var lastErr error
+	// The port is free when we pick it but could be taken before the server
+	// binds it; try a few ports before giving up.
+	for range 3 {
+		port, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		argv, err := command(kind, root, port)
+		if err != nil {
+			return nil, err
+		}
+		s, err := launch(ctx, kind, root, argv, port)
+		if err == nil {
+			return s, nil
+		}
+		lastErr = err
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return nil, lastErr
+}
+
+func launch(ctx context.Context, kind Kind, root string, argv []string, port int) (*Server, error) {
+	s := &Server{
+		Kind:     kind,
+		Endpoint: "http://127.0.0.1:" + strconv.Itoa(port),
+		out:      &tailBuffer{max: 16 << 10},
+		exited:   make(chan struct{}),
+	}
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Dir = root
+	cmd.Stdin = nil
+	cmd.Stdout, cmd.Stderr = s.out, s.out
+	cmd.Env = append(os.Environ(), "PYTHONUNBUFFERED=1")
+	configureProcess(cmd)
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("testservers: start %s: %w", kind, err)
+	}
+	s.cmd = cmd
+	go func() {
+		s.waitErr = cmd.Wait()
+		close(s.exited)
+	}()
+	if err := s.awaitHealthy(ctx); err != nil {
+		_ = s.Stop()
+		return nil, fmt.Errorf("testservers: %s did not become ready: %w\n--- server output ---\n%s", kind, err, s.out.String())
+	}
+	return s, nil
+}
+
+// awaitHealthy polls the server's health endpoint: dynalite answers GET /
+// with "healthy: ..."; moto answers GET /moto-api/ with 200.
+func (s *Server) awaitHealthy(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, startTimeout)
+	defer cancel()
+	url := s.Endpoint + "/"
+	if s.Kind == Moto {
+		url = s.Endpoint + "/moto-api/"
+	}
+	hc := &http.Client{Timeout: time.Second, Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true}}
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if ok := probe(ctx, hc, url, s.Kind); ok {
+			return nil
+		}
+		select {
+		case <-s.exited:
+			return fmt.Errorf("process exited: %v", s.waitErr)
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+}
+
+func probe(ctx context.Context, hc *http.Client, url string, kind Kind) bool {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return false
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return false
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	if kind == Dynalite {
+		return strings.HasPrefix(string(body), "healthy")
+	}
+	return resp.StatusCode == http.StatusOK
+}
+
+// Stop kills the server process (and its process group) and waits for it to
+// exit. It is safe to call more than once.
+func (s *Server) Stop() error {
+	s.stop.Do(func() {
+		killProcess(s.cmd)
+		select {
+		case <-s.exited:
+		case <-time.After(10 * time.Second):
+		}
+	})
+	select {
+	case <-s.exited:
+		return nil
+	default:
+		return fmt.Errorf("testservers: %s (pid %d) did not exit", s.Kind, s.cmd.Process.Pid)
+	}
+}
+
+// Output returns the last few KiB the server printed, for failure messages.
+func (s *Server) Output() string { return s.out.String() }
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("testservers: pick a free port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// tailBuffer keeps the last max bytes written to it: moto logs a line per
+// request, and only the end matters when a server fails to start.
+type tailBuffer struct {
+	mu  sync.Mutex
+	buf []byte
+	max int
+}
+
+func (b *tailBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.buf = append(b.buf, p...)
+	if over := len(b.buf) - b.max; over > 0 {
+		b.buf = append(b.buf[:0], b.buf[over:]...)
+	}
+	return len(p), nil
+}
+
+func (b *tailBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return string(bytes.ToValidUTF8(b.buf, nil))
+}

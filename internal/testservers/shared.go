@@ -1,0 +1,104 @@
+package testservers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"regexp"
+	"sync"
+	"sync/atomic"
+	"testing"
+)
+
+// RequireEnv names the environment variable that turns a missing server
+// from a skip into a failure. CI sets it to 1.
+const RequireEnv = "LEASELOCK_REQUIRE_SERVERS"
+
+// shared holds the servers of this test binary, started lazily, once each.
+var shared = struct {
+	mu      sync.Mutex
+	started map[Kind]*startOnce
+}{started: map[Kind]*startOnce{}}
+
+type startOnce struct {
+	once sync.Once
+	srv  *Server
+	err  error
+}
+
+// Get returns the server of the given kind shared by this test binary,
+// starting it on first use. If the server is not installed the test is
+// skipped, or failed when LEASELOCK_REQUIRE_SERVERS=1; any other start
+// failure fails the test.
+func Get(t testing.TB, kind Kind) *Server {
+	t.Helper()
+	srv, err := get(kind)
+	if err == nil {
+		return srv
+	}
+	if errors.Is(err, ErrNotInstalled) {
+		msg := fmt.Sprintf("%s not installed: run scripts/install-test-servers.sh (%v)", kind, err)
+		if os.Getenv(RequireEnv) == "1" {
+			t.Fatalf("%s is set: %s", RequireEnv, msg)
+		}
+		t.Skip(msg)
+	}
+	t.Fatalf("start %s: %v", kind, err)
+	return nil
+}
+
+func get(kind Kind) (*Server, error) {
+	shared.mu.Lock()
+	so, ok := shared.started[kind]
+	if !ok {
+		so = &startOnce{}
+		shared.started[kind] = so
+	}
+	shared.mu.Unlock()
+	so.once.Do(func() { so.srv, so.err = Start(context.Background(), kind) })
+	return so.srv, so.err
+}
+
+// StopAll stops every server this test binary started.
+func StopAll() error {
+	shared.mu.Lock()
+	defer shared.mu.Unlock()
+	var errs []error
+	for kind, so := range shared.started {
+		so.once.Do(func() {}) // wait for a start in progress
+		if so.srv != nil {
+			errs = append(errs, so.srv.Stop())
+		}
+		delete(shared.started, kind)
+	}
+	return errors.Join(errs...)
+}
+
+// Main is a TestMain body: it runs the tests, stops the servers and exits.
+func Main(m *testing.M) {
+	code := m.Run()
+	if err := StopAll(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		if code == 0 {
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+var (
+	tableSeq    atomic.Uint64
+	unsafeChars = regexp.MustCompile(`[^a-zA-Z0-9_.-]+`)
+)
+
+// TableName returns a table name unique within this test binary, derived
+// from the test's name so a failing test's table is easy to spot. All tests
+// share one server process, so each must use its own table.
+func TableName(t testing.TB) string {
+	name := unsafeChars.ReplaceAllString(t.Name(), "_")
+	if len(name) > 180 {
+		name = name[len(name)-180:]
+	}
+	return fmt.Sprintf("ll-%s-%d-%d", name, os.Getpid(), tableSeq.Add(1))
+}
