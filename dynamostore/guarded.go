@@ -1,0 +1,96 @@
+package dynamostore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/leaselock/leaselock/backend"
+)
+
+// MaxGuardedOps is the most application items one guarded write may hold:
+// DynamoDB's 100 items per transaction, less the lock check.
+const MaxGuardedOps = 99
+
+// WriteGuarded implements backend.GuardedWriter. ops must be a
+// []types.TransactWriteItem (any mix of Put, Update, Delete and
+// ConditionCheck, on any tables except the lock item itself). They run in
+// one TransactWriteItems together with a ConditionCheck on the lock item:
+//
+//	ownerName = g.Owner AND fencingToken = g.Token AND attribute_not_exists(isReleased)
+//
+// so they commit only while that acquisition still holds the lock;
+// heartbeats (which change the version but not the token) do not disturb it.
+//
+// When the lock check fails the error errors.Is backend.ErrGuardFailed and
+// nothing was written. When an application item fails instead, the error
+// is a *TransactionError carrying the cancellation reasons. The SDK gives
+// the transaction an idempotency token, so its own retries after a lost
+// response cannot apply it twice; a transport failure after sending is
+// still a *backend.AmbiguousError. Servers without transactions (dynalite)
+// give an error that errors.Is ErrUnsupported.
+func (s *Store) WriteGuarded(ctx context.Context, g backend.Guard, ops any) error {
+	items, ok := ops.([]types.TransactWriteItem)
+	if !ok {
+		return fmt.Errorf("dynamostore: %w: guarded ops must be []types.TransactWriteItem, got %T", backend.ErrInvalid, ops)
+	}
+	if len(items) > MaxGuardedOps {
+		return fmt.Errorf("dynamostore: %w: %d guarded ops, at most %d fit in one transaction with the lock check",
+			backend.ErrInvalid, len(items), MaxGuardedOps)
+	}
+	if err := s.checkKey(g.Key); err != nil {
+		return err
+	}
+	all := make([]types.TransactWriteItem, len(items)+1)
+	copy(all, items)
+	check := len(items)
+	all[check] = types.TransactWriteItem{ConditionCheck: &types.ConditionCheck{
+		TableName:           aws.String(s.table),
+		Key:                 s.keyItem(g.Key),
+		ConditionExpression: aws.String("#o = :o AND #f = :f AND attribute_not_exists(#r)"),
+		ExpressionAttributeNames: map[string]string{
+			"#o": AttrOwnerName, "#f": AttrFencingToken, "#r": AttrIsReleased,
+		},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":o": &types.AttributeValueMemberS{Value: g.Owner},
+			":f": tokenValue(g.Token),
+		},
+	}}
+
+	tr := new(tracker)
+	_, err := s.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: all}, tr.option)
+	if err == nil {
+		return nil
+	}
+	var canceled *types.TransactionCanceledException
+	if !errors.As(err, &canceled) && errorCode(err) != codeTransactionCanceled {
+		return s.classify(err, "guarded write", g.Key, true, tr)
+	}
+	var reasons []types.CancellationReason
+	if canceled != nil {
+		reasons = canceled.CancellationReasons
+	}
+	if len(reasons) == len(all) {
+		if deref(reasons[check].Code) == "ConditionalCheckFailed" {
+			return fmt.Errorf("dynamostore: guarded write on %q (owner %q, token %d): %w",
+				g.Key, g.Owner, g.Token, backend.ErrGuardFailed)
+		}
+		return &TransactionError{Reasons: reasons, Err: err}
+	}
+	// The server gave no usable reasons: judge the guard by reading the lock.
+	rec, gerr := s.Get(ctx, g.Key)
+	switch {
+	case errors.Is(gerr, backend.ErrNotFound):
+		return fmt.Errorf("dynamostore: guarded write on %q: lock record absent: %w", g.Key, backend.ErrGuardFailed)
+	case gerr != nil:
+		return fmt.Errorf("dynamostore: guarded write on %q canceled; reading the lock failed: %w", g.Key, errors.Join(err, gerr))
+	case rec.Released || rec.Owner != g.Owner || rec.Token != g.Token:
+		return fmt.Errorf("dynamostore: guarded write on %q (owner %q, token %d): %w",
+			g.Key, g.Owner, g.Token, backend.ErrGuardFailed)
+	}
+	return &TransactionError{Reasons: reasons, Err: err}
+}

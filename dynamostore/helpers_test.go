@@ -1,0 +1,88 @@
+package dynamostore_test
+
+import (
+	"context"
+	"crypto/rand"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/stretchr/testify/require"
+
+	"github.com/leaselock/leaselock/backend"
+	"github.com/leaselock/leaselock/dynamostore"
+	"github.com/leaselock/leaselock/internal/testservers"
+)
+
+func TestMain(m *testing.M) { testservers.Main(m) }
+
+var servers = []testservers.Kind{testservers.Dynalite, testservers.Moto}
+
+// onServers runs fn as a parallel subtest on each server.
+func onServers(t *testing.T, fn func(t *testing.T, kind testservers.Kind)) {
+	t.Helper()
+	for _, kind := range servers {
+		t.Run(string(kind), func(t *testing.T) {
+			t.Parallel()
+			fn(t, kind)
+		})
+	}
+}
+
+// env is one test's table on one server, with a request counter on the
+// client.
+type env struct {
+	kind    testservers.Kind
+	srv     *testservers.Server
+	client  *dynamodb.Client
+	counter *dynamostore.Counter
+	store   *dynamostore.Store
+	table   string
+}
+
+// newEnv creates a fresh table on the server and a store on it.
+func newEnv(t testing.TB, kind testservers.Kind, opts *dynamostore.Options, optFns ...func(*dynamodb.Options)) *env {
+	t.Helper()
+	e := &env{kind: kind, srv: testservers.Get(t, kind), counter: dynamostore.NewCounter(), table: testservers.TableName(t)}
+	e.client = e.srv.Client(append([]func(*dynamodb.Options){e.counter.Install}, optFns...)...)
+	var err error
+	e.store, err = dynamostore.New(e.client, e.table, opts)
+	require.NoError(t, err)
+	_, err = e.store.CreateTable(ctx(t), dynamostore.TableOptions{})
+	require.NoError(t, err)
+	e.counter.Reset()
+	return e
+}
+
+// another returns a second store on the same table through its own client.
+func (e *env) another(t testing.TB, opts *dynamostore.Options) *dynamostore.Store {
+	t.Helper()
+	s, err := dynamostore.New(e.srv.Client(), e.table, opts)
+	require.NoError(t, err)
+	return s
+}
+
+// rawItem reads an item as DynamoDB holds it.
+func (e *env) rawItem(t testing.TB, key map[string]types.AttributeValue) map[string]types.AttributeValue {
+	t.Helper()
+	out, err := e.srv.Client().GetItem(ctx(t), &dynamodb.GetItemInput{
+		TableName: aws.String(e.table), Key: key, ConsistentRead: aws.Bool(true)})
+	require.NoError(t, err)
+	return out.Item
+}
+
+func ctx(t testing.TB) context.Context {
+	c, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	t.Cleanup(cancel)
+	return c
+}
+
+func lease(key string, owner string) backend.Record {
+	return backend.Record{Key: backend.Key{Partition: key}, Owner: owner, Version: rand.Text(), LeaseDuration: 20 * time.Second}
+}
+
+func s(v string) types.AttributeValue { return &types.AttributeValueMemberS{Value: v} }
+func n(v string) types.AttributeValue { return &types.AttributeValueMemberN{Value: v} }
+func b(v []byte) types.AttributeValue { return &types.AttributeValueMemberB{Value: v} }
