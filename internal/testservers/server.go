@@ -24,8 +24,14 @@ const (
 	// Dynalite is dynalite 4.0.0 (Node.js, LevelDB in memory). It lacks
 	// transactions and TTL and ignores ReturnValuesOnConditionCheckFailure.
 	Dynalite Kind = "dynalite"
-	// Moto is moto_server 5.2.5 (Python). It has transactions.
+	// Moto is moto_server 5.2.5 (Python) with its requests serialised by
+	// testservers/moto_serial.py. It has transactions and TTL.
 	Moto Kind = "moto"
+	// MotoThreaded is plain moto_server, which serves requests on
+	// concurrent threads without locking its DynamoDB state: concurrent
+	// conditional writes on one item can both succeed. Only for measuring
+	// that gap; test against Moto.
+	MotoThreaded Kind = "moto-threaded"
 )
 
 // ErrNotInstalled reports that a server's files are missing; run
@@ -63,12 +69,17 @@ func command(kind Kind, root string, port int) ([]string, error) {
 		// node directly, not npx: the PID we hold must be the server's.
 		return []string{node, cli, "--host", "127.0.0.1", "--port", p,
 			"--createTableMs", "0", "--deleteTableMs", "0", "--updateTableMs", "0"}, nil
-	case Moto:
+	case Moto, MotoThreaded:
 		bin := filepath.Join(root, ".cache", "venv", "bin", "moto_server")
 		if _, err := os.Stat(bin); err != nil {
 			return nil, fmt.Errorf("%w (%s missing)", ErrNotInstalled, bin)
 		}
-		return []string{bin, "-H", "127.0.0.1", "-p", p}, nil
+		if kind == MotoThreaded {
+			return []string{bin, "-H", "127.0.0.1", "-p", p}, nil
+		}
+		python := filepath.Join(root, ".cache", "venv", "bin", "python")
+		wrapper := filepath.Join(root, "testservers", "moto_serial.py")
+		return []string{python, wrapper, "-H", "127.0.0.1", "-p", p}, nil
 	}
 	return nil, fmt.Errorf("testservers: unknown server kind %q", kind)
 }
@@ -138,7 +149,7 @@ func (s *Server) awaitHealthy(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, startTimeout)
 	defer cancel()
 	url := s.Endpoint + "/"
-	if s.Kind == Moto {
+	if s.Kind != Dynalite {
 		url = s.Endpoint + "/moto-api/"
 	}
 	hc := &http.Client{Timeout: time.Second, Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true}}

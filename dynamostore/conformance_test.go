@@ -1,0 +1,66 @@
+package dynamostore_test
+
+import (
+	"fmt"
+	"sync/atomic"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/stretchr/testify/require"
+
+	"github.com/leaselock/leaselock/backend"
+	"github.com/leaselock/leaselock/conformance"
+	"github.com/leaselock/leaselock/dynamostore"
+	"github.com/leaselock/leaselock/internal/testservers"
+)
+
+// storeHarness runs the Store contract on a fresh table per case, with two
+// stores on two clients (two connection pools) racing on it.
+func storeHarness(kind testservers.Kind) conformance.StoreHarness {
+	h := conformance.StoreHarness{
+		NewStores: func(t *testing.T) (backend.Store, backend.Store) {
+			e := newEnv(t, kind, nil)
+			return e.store, e.another(t, nil)
+		},
+		MaxKeyBytes:  dynamostore.MaxPartitionKeyBytes,
+		MaxDataBytes: 350_000,
+		Races:        100,
+	}
+	if kind == testservers.Moto {
+		h.GuardedOp = guardedPut
+	}
+	return h
+}
+
+var appItemSeq atomic.Int64
+
+// guardedPut returns ops that put one application item into the lock's own
+// table, and a check that it was written.
+func guardedPut(t *testing.T, st backend.Store) (any, func() bool) {
+	store := st.(*dynamostore.Store)
+	key := fmt.Sprintf("app-item-%d", appItemSeq.Add(1))
+	ops := []types.TransactWriteItem{{Put: &types.Put{
+		TableName: aws.String(store.Table()),
+		Item:      map[string]types.AttributeValue{"key": s(key), "payload": s("written under the lock")},
+	}}}
+	written := func() bool {
+		_, err := store.Get(ctx(t), backend.Key{Partition: key})
+		if err == nil {
+			return true
+		}
+		require.ErrorIs(t, err, backend.ErrNotFound)
+		return false
+	}
+	return ops, written
+}
+
+func TestConformanceStore(t *testing.T) {
+	for _, kind := range servers {
+		t.Run(string(kind), func(t *testing.T) {
+			t.Parallel()
+			testservers.Get(t, kind) // skip (or fail) here, not in every case
+			conformance.RunStore(t, storeHarness(kind))
+		})
+	}
+}
