@@ -68,7 +68,7 @@ func (s *Store) WriteGuarded(ctx context.Context, g backend.Guard, ops any) erro
 	}
 	var canceled *types.TransactionCanceledException
 	if !errors.As(err, &canceled) && errorCode(err) != codeTransactionCanceled {
-		return s.classify(err, "guarded write", g.Key, true, tr)
+		return s.classify(err, "guarded write on", g.Key, true, tr)
 	}
 	var reasons []types.CancellationReason
 	if canceled != nil {
