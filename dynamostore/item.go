@@ -62,7 +62,7 @@ func (s *Store) checkRecord(rec backend.Record) error {
 		size += len(name) + len(v)
 	}
 	if size > MaxItemBytes {
-		return fmt.Errorf("dynamostore: %q: %w (at least %d bytes)", rec.Key, ErrItemTooLarge, size)
+		return fmt.Errorf("%w: the item for %q would be at least %d bytes", ErrItemTooLarge, rec.Key, size)
 	}
 	return nil
 }
