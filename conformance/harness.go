@@ -2,6 +2,7 @@ package conformance
 
 import (
 	"testing"
+	"time"
 
 	"github.com/leaselock/leaselock/backend"
 )
@@ -39,7 +40,16 @@ type LockHarness struct {
 	// NewStores returns two handles on one fresh, empty store.
 	NewStores func(t *testing.T) (a, b backend.Store)
 
-	// Remote says each store call is a network round trip: the suite then
-	// runs fewer iterations so it stays within a CI budget.
+	// Remote says each store call is a network round trip. The suite then
+	// runs in real time with short leases (Lease) and fewer iterations.
+	// Otherwise every case runs in a testing/synctest bubble: 20-second
+	// leases cost no wall-clock time and nothing really sleeps.
 	Remote bool
+
+	// GuardedOp is as in StoreHarness; nil skips the guarded-write case.
+	GuardedOp func(t *testing.T, s backend.Store) (ops any, written func() bool)
+
+	// Lease is the lease used when Remote (default 1s); heartbeats run at a
+	// quarter of it and polls at a tenth.
+	Lease time.Duration
 }

@@ -13,9 +13,18 @@ func TestConformance(t *testing.T) {
 	conformance.RunStore(t, conformance.StoreHarness{
 		NewStores: func(*testing.T) (backend.Store, backend.Store) { s := memstore.New(); return s, s },
 		SortKeys:  true,
-		GuardedOp: func(*testing.T, backend.Store) (any, func() bool) {
-			var wrote atomic.Bool
-			return func() error { wrote.Store(true); return nil }, wrote.Load
-		},
+		GuardedOp: guardedOp,
 	})
+}
+
+func TestLockConformance(t *testing.T) {
+	conformance.RunLock(t, conformance.LockHarness{
+		NewStores: func(*testing.T) (backend.Store, backend.Store) { s := memstore.New(); return s, s },
+		GuardedOp: guardedOp,
+	})
+}
+
+func guardedOp(*testing.T, backend.Store) (any, func() bool) {
+	var wrote atomic.Bool
+	return func() error { wrote.Store(true); return nil }, wrote.Load
 }

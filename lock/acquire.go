@@ -1,0 +1,188 @@
+package lock
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/leaselock/leaselock/backend"
+)
+
+// ErrNoRecord: OnlyIfExists was given and the key has no record.
+var ErrNoRecord = errors.New("lock: no record for key")
+
+// Acquire blocks until it holds key or ctx ends. A free key (absent or
+// released) costs one store call. A held key is read once per poll period
+// and taken over once this client has seen the same record version for a
+// whole lease on its own clock (or, with WithWallClockExpiry, once the
+// record's wall-clock stamp is older than lease plus skew).
+func (c *Client) Acquire(ctx context.Context, key string, opts ...AcquireOption) (*Lock, error) {
+	return c.acquire(ctx, key, opts, true)
+}
+
+// TryAcquire is Acquire without waiting: if another owner holds the key and
+// its lease is not known to have ended, it fails with a *HeldError.
+// Observations from earlier calls count, so calling TryAcquire once per
+// poll period takes over a dead lock after one lease.
+func (c *Client) TryAcquire(ctx context.Context, key string, opts ...AcquireOption) (*Lock, error) {
+	return c.acquire(ctx, key, opts, false)
+}
+
+func (c *Client) acquire(ctx context.Context, name string, opts []AcquireOption, wait bool) (*Lock, error) {
+	a, err := newAcquireConfig(&c.cfg, opts)
+	if err != nil {
+		return nil, err
+	}
+	key, err := c.key(name, a.sortKey)
+	if err != nil {
+		return nil, err
+	}
+	if l, err := c.alreadyHeld(key, a); l != nil || err != nil {
+		return l, err
+	}
+	req := backend.AcquireRequest{
+		Record: backend.Record{Key: key, Owner: c.cfg.owner, LeaseDuration: c.cfg.lease,
+			Data: a.data, Attributes: a.attrs},
+		KeepData:  a.keepData && a.data == nil,
+		MustExist: a.mustExist,
+	}
+	var (
+		expect   string     // "" : write if free; else: take over this version
+		write    = true     // next step writes (else: reads)
+		deadline *time.Time // AdditionalWait's limit, set on first sight of a holder
+	)
+	for {
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("lock: acquire %q: %w", key, context.Cause(ctx))
+		}
+		var cur *backend.Record
+		if write {
+			req.ExpectVersion = expect
+			sentAt := c.clk.Now()
+			c.stamp(&req.Record, sentAt)
+			got, err := c.store.Acquire(ctx, req)
+			s := c.settle(ctx, key, req.Record.Version, err)
+			switch s.outcome {
+			case applied:
+				rec := got.Record
+				if s.current != nil {
+					rec = *s.current
+				}
+				return c.adopt(ctx, name, a, rec, sentAt)
+			case unknown:
+				return nil, fmt.Errorf("%w: acquire %q: %w", ErrUnknownOutcome, key, s.err)
+			case notSent:
+				if err := c.retryable(ctx, key, s.err, wait); err != nil {
+					return nil, err
+				}
+				continue
+			}
+			cur = s.current
+		} else {
+			rec, err := c.store.Get(ctx, key)
+			switch {
+			case errors.Is(err, backend.ErrNotFound):
+			case err != nil:
+				if err := c.retryable(ctx, key, err, wait); err != nil {
+					return nil, err
+				}
+				continue
+			default:
+				cur = &rec
+			}
+		}
+
+		// Decide the next step from what the key holds now.
+		switch {
+		case cur == nil && a.mustExist:
+			return nil, fmt.Errorf("%w: %q", ErrNoRecord, key)
+		case cur == nil || cur.Released:
+			expect, write = "", true
+			continue
+		case cur.Owner == c.cfg.owner:
+			if l, err := c.alreadyHeld(key, a); l != nil || err != nil {
+				return l, err
+			}
+		}
+		seenFor := c.observe(key, *cur)
+		if seenFor >= cur.LeaseDuration || c.wallExpired(*cur) {
+			c.log.Info("leaselock: taking over expired lease", "key", key.String(), "owner", cur.Owner)
+			expect, write = cur.Version, true
+			continue
+		}
+		held := &HeldError{Key: key.String(), Owner: cur.Owner, LeaseDuration: cur.LeaseDuration}
+		if !wait {
+			return nil, held
+		}
+		if a.waitLimited {
+			if deadline == nil {
+				d := c.clk.Now().Add(cur.LeaseDuration - seenFor + a.additional)
+				deadline = &d
+			}
+			if !c.clk.Now().Before(*deadline) {
+				return nil, held
+			}
+		}
+		pause := min(c.cfg.poll, cur.LeaseDuration-seenFor)
+		if deadline != nil {
+			pause = min(pause, max(0, deadline.Sub(c.clk.Now())))
+		}
+		if err := c.sleep(ctx, pause); err != nil {
+			return nil, fmt.Errorf("lock: acquire %q: %w (last held by %q)", key, err, cur.Owner)
+		}
+		write = false
+	}
+}
+
+// alreadyHeld handles a key this client holds: the same Lock back when
+// Reentrant, ErrAlreadyHeld otherwise. Both nil: not held here.
+func (c *Client) alreadyHeld(key backend.Key, a acquireConfig) (*Lock, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return nil, ErrClosed
+	}
+	l := c.held[key]
+	switch {
+	case l == nil:
+		return nil, nil
+	case a.reentrant:
+		return l, nil
+	default:
+		return nil, fmt.Errorf("%w: %q", ErrAlreadyHeld, key)
+	}
+}
+
+// retryable decides whether a failed store call is worth retrying: yes for
+// a transient failure while waiting; no for invalid input, a closed client
+// or a non-waiting call.
+func (c *Client) retryable(ctx context.Context, key backend.Key, err error, wait bool) error {
+	switch {
+	case errors.Is(err, backend.ErrInvalid):
+		return fmt.Errorf("%w: %q: %w", ErrInvalidKey, key, err)
+	case !wait || !errors.Is(err, backend.ErrUnavailable):
+		return fmt.Errorf("lock: acquire %q: %w", key, err)
+	}
+	if err := c.checkOpen(); err != nil {
+		return err
+	}
+	c.log.Debug("leaselock: store unavailable; retrying", "key", key.String(), "err", err)
+	if err := c.sleep(ctx, c.cfg.poll); err != nil {
+		return fmt.Errorf("lock: acquire %q: %w", key, err)
+	}
+	return nil
+}
+
+// adopt turns an acquired record into a held Lock and starts heartbeating.
+func (c *Client) adopt(ctx context.Context, name string, a acquireConfig, rec backend.Record, sentAt time.Time) (*Lock, error) {
+	l := newLock(c, name, a, rec, sentAt)
+	if err := c.track(l); err != nil {
+		// Closed while we acquired: give the key back rather than leak it.
+		_ = c.releaseRecord(context.WithoutCancel(ctx), l, nil, a.deleteOnRel)
+		return nil, err
+	}
+	c.log.Debug("leaselock: acquired", "key", rec.Key.String(), "token", rec.Token)
+	c.sched.add(l)
+	return l, nil
+}

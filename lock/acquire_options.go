@@ -1,0 +1,116 @@
+package lock
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"time"
+)
+
+// AcquireOption configures one Acquire or TryAcquire.
+type AcquireOption func(*acquireConfig)
+
+type acquireConfig struct {
+	sortKey        string
+	data           []byte
+	keepData       bool
+	attrs          map[string]string
+	additional     time.Duration
+	waitLimited    bool
+	deleteOnRel    bool
+	mustExist      bool
+	reentrant      bool
+	work           context.Context
+	maxHold        time.Duration
+	onLost         func(*Lock, error)
+	onDanger       func(*Lock)
+	safeTime       time.Duration
+	dangerRequired bool
+}
+
+// WithData stores data on the lock record (Java's withData).
+func WithData(data []byte) AcquireOption {
+	return func(a *acquireConfig) { a.data = append([]byte(nil), data...) }
+}
+
+// KeepData keeps the data already on a free record instead of clearing it
+// (Java's withReplaceData(false)). Ignored when WithData is also given.
+func KeepData() AcquireOption { return func(a *acquireConfig) { a.keepData = true } }
+
+// WithSortKey sets the record's sort key, for stores with composite keys.
+func WithSortKey(sort string) AcquireOption { return func(a *acquireConfig) { a.sortKey = sort } }
+
+// WithAttributes stores extra string attributes beside the lock record.
+func WithAttributes(attrs map[string]string) AcquireOption {
+	return func(a *acquireConfig) { a.attrs = maps.Clone(attrs) }
+}
+
+// AdditionalWait bounds Acquire like Java's additionalTimeToWaitForLock: it
+// gives up with ErrHeld once it has waited the holder's lease plus d.
+// Without it Acquire waits until its context ends.
+func AdditionalWait(d time.Duration) AcquireOption {
+	return func(a *acquireConfig) { a.additional, a.waitLimited = d, true }
+}
+
+// DeleteOnRelease deletes the record on Release instead of marking it
+// released (Java's default). The fencing counter restarts at 1 afterwards.
+func DeleteOnRelease() AcquireOption { return func(a *acquireConfig) { a.deleteOnRel = true } }
+
+// OnlyIfExists acquires only a key whose record already exists (released or
+// expired), never creating one (Java's acquireOnlyIfLockAlreadyExists).
+func OnlyIfExists() AcquireOption { return func(a *acquireConfig) { a.mustExist = true } }
+
+// Reentrant returns the Lock this client already holds for the key instead
+// of failing with ErrAlreadyHeld (Java's withReentrant). There is no count:
+// one Release ends it.
+func Reentrant() AcquireOption { return func(a *acquireConfig) { a.reentrant = true } }
+
+// HeartbeatWhile ties the lease to the work: once ctx ends the lock is no
+// longer renewed, so a hung worker cannot keep a key forever. The lease then
+// lapses and the lock is reported Expired.
+func HeartbeatWhile(ctx context.Context) AcquireOption {
+	return func(a *acquireConfig) { a.work = ctx }
+}
+
+// MaxHold stops heartbeats d after acquisition; the lease then lapses.
+func MaxHold(d time.Duration) AcquireOption { return func(a *acquireConfig) { a.maxHold = d } }
+
+// OnLost runs fn once, on its own goroutine, if the lock is stolen or
+// expires. err is the *LostError that Err also returns.
+func OnLost(fn func(l *Lock, err error)) AcquireOption {
+	return func(a *acquireConfig) { a.onLost = fn }
+}
+
+// OnDanger runs fn once, on its own goroutine, when safeTime has passed
+// since the lease was last renewed (Java's session monitor). Pick safeTime
+// below the lease so there is time left to stop work.
+func OnDanger(safeTime time.Duration, fn func(l *Lock)) AcquireOption {
+	return func(a *acquireConfig) { a.safeTime, a.onDanger, a.dangerRequired = safeTime, fn, true }
+}
+
+func newAcquireConfig(c *config, opts []AcquireOption) (acquireConfig, error) {
+	a := acquireConfig{deleteOnRel: c.deleteOnRel}
+	for _, o := range opts {
+		if o == nil {
+			return a, fmt.Errorf("%w: nil AcquireOption", ErrInvalidOption)
+		}
+		o(&a)
+	}
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: "+format, append([]any{ErrInvalidOption}, args...)...)
+	}
+	switch {
+	case a.waitLimited && a.additional < 0:
+		return a, bad("additional wait %v is negative", a.additional)
+	case a.maxHold < 0:
+		return a, bad("max hold %v is negative", a.maxHold)
+	case a.dangerRequired && (a.onDanger == nil || a.safeTime <= 0 || a.safeTime >= c.lease):
+		return a, bad("OnDanger needs a callback and a safe time in (0, lease %v), got %v", c.lease, a.safeTime)
+	}
+	for name := range a.attrs {
+		if name == "" || name == wallClockAttribute {
+			return a, bad("attribute name %q is empty or reserved", name)
+		}
+	}
+	return a, nil
+}

@@ -1,0 +1,21 @@
+// Package lock is the leaselock engine: distributed locks built on leases
+// over any backend.Store.
+//
+// A Client acquires a key by writing a lease record conditionally; it then
+// keeps the lease alive with heartbeats (each one a compare-and-swap that
+// changes the record's version) until the lock is released. Another client
+// that finds the key held polls it and takes it over only after it has seen
+// the SAME version for a whole lease on its own monotonic clock: a holder
+// that stops heartbeating (crashed, partitioned, paused) loses the key, and
+// no two clocks ever need to agree.
+//
+// Every acquisition gets a fencing token that strictly increases per key.
+// Pass it to the resources the lock protects, or use WriteGuarded, so a
+// holder that was paused past its lease cannot corrupt them.
+//
+// A held Lock reports its end exactly once: Done is closed, Context is
+// cancelled, Err says why (stolen, expired or released) and the OnLost
+// callback runs. OnDanger warns before the lease runs out locally.
+//
+// See docs/safety.md for the algorithm and the argument for each invariant.
+package lock

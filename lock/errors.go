@@ -1,0 +1,104 @@
+package lock
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Errors returned by the engine; test them with errors.Is.
+var (
+	// ErrHeld: another owner holds the key (TryAcquire, or Acquire after its
+	// additional wait). errors.As gives a *HeldError naming the holder.
+	ErrHeld = errors.New("lock: held by another owner")
+
+	// ErrAlreadyHeld: this client already holds the key and the acquire was
+	// not Reentrant.
+	ErrAlreadyHeld = errors.New("lock: already held by this client")
+
+	// ErrLockLost: the lock was lost while held: stolen or expired. The
+	// errors.As target *LostError says which.
+	ErrLockLost = errors.New("lock: lock lost")
+
+	// ErrStolen: another owner wrote the record (took over or force-released it).
+	ErrStolen = errors.New("lock: stolen by another owner")
+
+	// ErrExpired: the lease ran out locally before a heartbeat renewed it.
+	ErrExpired = errors.New("lock: lease expired")
+
+	// ErrReleased: the lock was released by this client.
+	ErrReleased = errors.New("lock: released")
+
+	// ErrClosed: the client was closed.
+	ErrClosed = errors.New("lock: client closed")
+
+	// ErrInvalidOption: a setting given to New or to a call is invalid.
+	ErrInvalidOption = errors.New("lock: invalid option")
+
+	// ErrInvalidKey: the key is empty, not UTF-8, or refused by the store.
+	ErrInvalidKey = errors.New("lock: invalid key")
+
+	// ErrNotGuardable: the store has no guarded writes.
+	ErrNotGuardable = errors.New("lock: store does not support guarded writes")
+
+	// ErrUnknownOutcome: a write's outcome could not be learned before the
+	// context ended. For an acquire, the key may be held in this client's
+	// name until its lease lapses.
+	ErrUnknownOutcome = errors.New("lock: write outcome unknown")
+)
+
+// HeldError says who holds a key.
+type HeldError struct {
+	Key           string
+	Owner         string
+	LeaseDuration time.Duration
+}
+
+func (e *HeldError) Error() string {
+	return fmt.Sprintf("lock: %q is held by %q (lease %v)", e.Key, e.Owner, e.LeaseDuration)
+}
+
+// Is makes errors.Is(err, ErrHeld) true.
+func (e *HeldError) Is(target error) bool { return target == ErrHeld }
+
+// Reason says why a lock ended.
+type Reason int
+
+// Reasons a lock ends.
+const (
+	Held     Reason = iota // not ended
+	Stolen                 // another owner wrote the record
+	Expired                // the local lease ran out
+	Released               // released by this client
+)
+
+func (r Reason) String() string {
+	return [...]string{"held", "stolen", "expired", "released"}[r]
+}
+
+// LostError reports a lock that ended without being released.
+type LostError struct {
+	Key    string
+	Reason Reason // Stolen or Expired
+	Holder string // for Stolen: the owner now on the record, "" if deleted
+	Cause  error  // what led to it: a heartbeat error, the work context's end
+}
+
+func (e *LostError) Error() string {
+	msg := fmt.Sprintf("lock: %q lost: %s", e.Key, e.Reason)
+	if e.Holder != "" {
+		msg += " by " + e.Holder
+	}
+	if e.Cause != nil {
+		msg += ": " + e.Cause.Error()
+	}
+	return msg
+}
+
+// Is matches ErrLockLost and the sentinel of the reason.
+func (e *LostError) Is(target error) bool {
+	return target == ErrLockLost || (target == ErrStolen && e.Reason == Stolen) ||
+		(target == ErrExpired && e.Reason == Expired)
+}
+
+func (e *LostError) Unwrap() error { return e.Cause }

@@ -1,0 +1,88 @@
+package lock
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/leaselock/leaselock/backend"
+)
+
+// State is what Get can honestly say about a key.
+type State int
+
+// States of a key as seen by one client.
+const (
+	Free        State = iota // no record
+	ReleasedKey              // a record marked released: free to acquire
+	HeldByOther              // another owner's lease, not known to have ended
+	HeldByMe                 // a lease this client holds
+	ExpiredKey               // another owner's lease this client has watched end
+)
+
+func (s State) String() string {
+	return [...]string{"free", "released", "held", "held-by-me", "expired"}[s]
+}
+
+// Info describes a key's record. Data and Attributes are copies.
+type Info struct {
+	Key, SortKey  string
+	State         State
+	Owner         string
+	Token         uint64
+	Version       string
+	LeaseDuration time.Duration
+	Data          []byte
+	Attributes    map[string]string
+	// ObservedFor is how long this client has seen the same version; a
+	// lease is only reported ExpiredKey once this reaches LeaseDuration.
+	ObservedFor time.Duration
+}
+
+// Get reads key without acquiring it (only WithSortKey of opts is used).
+// Another owner's lock is reported HeldByOther until this client has itself
+// watched its version unchanged for a whole lease: one read cannot tell a
+// live lease from a dead one, and claiming "expired" from the record alone
+// is the mistake that lets two owners in.
+func (c *Client) Get(ctx context.Context, key string, opts ...AcquireOption) (Info, error) {
+	if err := c.checkOpen(); err != nil {
+		return Info{}, err
+	}
+	a, err := newAcquireConfig(&c.cfg, opts)
+	if err != nil {
+		return Info{}, err
+	}
+	k, err := c.key(key, a.sortKey)
+	if err != nil {
+		return Info{}, err
+	}
+	info := Info{Key: k.Partition, SortKey: k.Sort}
+	rec, err := c.store.Get(ctx, k)
+	switch {
+	case errors.Is(err, backend.ErrNotFound):
+		return info, nil
+	case errors.Is(err, backend.ErrInvalid):
+		return info, fmt.Errorf("%w: %w", ErrInvalidKey, err)
+	case err != nil:
+		return info, fmt.Errorf("lock: get %q: %w", k, err)
+	}
+	info.Owner, info.Token, info.Version = rec.Owner, rec.Token, rec.Version
+	info.LeaseDuration, info.Data, info.Attributes = rec.LeaseDuration, rec.Data, rec.Attributes
+	c.mu.Lock()
+	mine := c.held[k]
+	c.mu.Unlock()
+	switch {
+	case rec.Released:
+		info.State = ReleasedKey
+	case mine != nil && mine.Token() == rec.Token && rec.Owner == c.cfg.owner:
+		info.State = HeldByMe
+	default:
+		info.ObservedFor = c.observe(k, rec)
+		info.State = HeldByOther
+		if info.ObservedFor >= rec.LeaseDuration || c.wallExpired(rec) {
+			info.State = ExpiredKey
+		}
+	}
+	return info, nil
+}

@@ -1,0 +1,31 @@
+package lock
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/leaselock/leaselock/backend"
+)
+
+// WriteGuarded commits the application's own writes only if this lock is
+// still held, atomically, in the store (DynamoDB: TransactWriteItems with a
+// ConditionCheck on the lock item; see the store's docs for the ops type).
+// If the store says the lock is no longer ours the lock ends as Stolen and
+// the error errors.Is both ErrLockLost and backend.ErrGuardFailed; a
+// failure of the application's own conditions is returned as the store
+// reports it.
+func (l *Lock) WriteGuarded(ctx context.Context, ops any) error {
+	if err := l.Err(); err != nil {
+		return err
+	}
+	gw, ok := l.c.store.(backend.GuardedWriter)
+	if !ok {
+		return fmt.Errorf("%w: %T", ErrNotGuardable, l.c.store)
+	}
+	err := gw.WriteGuarded(ctx, l.Guard(), ops)
+	if errors.Is(err, backend.ErrGuardFailed) {
+		return l.c.stolen(l, nil, err)
+	}
+	return err
+}

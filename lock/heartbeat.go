@@ -1,0 +1,167 @@
+package lock
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/leaselock/leaselock/backend"
+)
+
+// HeartbeatOption configures a manual Heartbeat.
+type HeartbeatOption func(*heartbeatConfig)
+
+type heartbeatConfig struct {
+	data    []byte
+	setData bool
+}
+
+// WithNewData replaces the record's data in the heartbeat write.
+func WithNewData(data []byte) HeartbeatOption {
+	return func(h *heartbeatConfig) { h.data, h.setData = append([]byte(nil), data...), true }
+}
+
+// Heartbeat renews the lease now, optionally replacing the data. It is
+// safe to call while background heartbeats run: writes to one lock are
+// serialised. It fails with the lock's error once the lock has ended.
+func (l *Lock) Heartbeat(ctx context.Context, opts ...HeartbeatOption) error {
+	var h heartbeatConfig
+	for _, o := range opts {
+		if o == nil {
+			return fmt.Errorf("%w: nil HeartbeatOption", ErrInvalidOption)
+		}
+		o(&h)
+	}
+	var data *[]byte
+	if h.setData {
+		data = &h.data
+	}
+	return l.c.renew(ctx, l, data)
+}
+
+// backgroundBeat is one scheduled heartbeat, run by a worker.
+func (c *Client) backgroundBeat(l *Lock) {
+	l.mu.Lock()
+	held, until := l.heldLocked(), l.heldUntil
+	l.mu.Unlock()
+	if !held {
+		return
+	}
+	if w := l.opts.work; w != nil && w.Err() != nil {
+		l.setStopCause(fmt.Errorf("work context ended: %w", context.Cause(w)))
+		return // no more heartbeats: the lease lapses and the lock expires
+	}
+	if !until.IsZero() && !c.clk.Now().Before(until) {
+		l.setStopCause(errors.New("MaxHold reached"))
+		return
+	}
+	// A background write may take at most one heartbeat period; the next
+	// beat is scheduled after it either way.
+	ctx, cancel := context.WithTimeout(l.ctx, c.cfg.heartbeat)
+	err := c.renew(ctx, l, nil)
+	cancel()
+	next := c.cfg.heartbeat
+	if err != nil {
+		l.setStopCause(err)
+		next = c.cfg.heartbeat / 4 // renew sooner after a failure
+	}
+	c.sched.push(event{at: c.clk.Now().Add(c.sched.jitter(next)), kind: evBeat, l: l})
+}
+
+// renew writes a new version of the lock's record: the lease is renewed
+// from the moment before sending (invariant 2). Ambiguous outcomes are
+// resolved by version, never assumed to be a steal (invariant 6).
+func (c *Client) renew(ctx context.Context, l *Lock, data *[]byte) error {
+	l.writeMu.Lock()
+	defer l.writeMu.Unlock()
+	for attempt := 0; ; attempt++ {
+		l.mu.Lock()
+		if !l.heldLocked() {
+			err := l.err
+			l.mu.Unlock()
+			return err // invariant 5: an ended lock is never renewed
+		}
+		cur := l.rec.Clone()
+		l.mu.Unlock()
+
+		next := cur
+		if data != nil {
+			next.Data = *data
+		}
+		sentAt := c.clk.Now()
+		c.stamp(&next, sentAt)
+		l.addPending(next.Version, sentAt)
+		got, err := c.store.Update(ctx, next, cur.Version)
+		s := c.settle(ctx, l.key, next.Version, err)
+		switch s.outcome {
+		case applied:
+			if s.current != nil {
+				got = *s.current
+			}
+			c.renewed(l, got, sentAt)
+			return nil
+		case notSent, unknown:
+			return fmt.Errorf("lock: heartbeat %q: %w", l.key, s.err)
+		}
+		// Refused. Unchanged record: our write did not land, nothing lost.
+		if s.current != nil && s.current.Version == cur.Version {
+			return fmt.Errorf("lock: heartbeat %q: not applied", l.key)
+		}
+		// An earlier write of ours whose outcome was unknown did land: adopt
+		// it and write again on top of it.
+		if sentAt, ok := l.pendingSentAt(s.current); ok && attempt < 2 {
+			c.renewed(l, *s.current, sentAt)
+			continue
+		}
+		lost := c.stolen(l, s.current, nil)
+		return lost
+	}
+}
+
+// renewed records a successful write and schedules the new lease's events.
+func (c *Client) renewed(l *Lock, rec backend.Record, sentAt time.Time) {
+	l.renewed(rec, sentAt)
+	l.mu.Lock()
+	at, gen, held := l.renewedAt, l.gen, l.heldLocked()
+	l.pending = nil
+	l.stopCause = nil
+	l.mu.Unlock()
+	if held {
+		c.sched.pushLease(l, at, gen)
+	}
+}
+
+// stolen ends l because the store holds someone else's record (or none).
+func (c *Client) stolen(l *Lock, cur *backend.Record, cause error) error {
+	lost := &LostError{Key: l.name, Reason: Stolen, Cause: cause}
+	if cur != nil {
+		lost.Holder = cur.Owner
+	}
+	if !l.end(Stolen, lost) {
+		return l.Err()
+	}
+	return lost
+}
+
+// leaseEvent handles a danger or expiry event from the scheduler.
+func (c *Client) leaseEvent(e event) {
+	l := e.l
+	l.mu.Lock()
+	current := l.heldLocked() && l.gen == e.gen
+	fireDanger := current && e.kind == evDanger && !l.dangerSent
+	if fireDanger {
+		l.dangerSent = true
+	}
+	cause := l.stopCause
+	l.mu.Unlock()
+	switch {
+	case !current:
+	case e.kind == evExpire:
+		l.end(Expired, &LostError{Key: l.name, Reason: Expired, Cause: cause})
+	case fireDanger:
+		c.log.Warn("leaselock: lock in danger: lease not renewed within safe time", "key", l.key.String())
+		fn := l.opts.onDanger
+		c.callback(func() { fn(l) })
+	}
+}

@@ -1,0 +1,174 @@
+package lock
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/leaselock/leaselock/backend"
+)
+
+// Lock is one held lease. Its methods are safe for concurrent use.
+type Lock struct {
+	c     *Client
+	key   backend.Key
+	name  string // key as the caller spelled it, for errors
+	token uint64
+	opts  acquireConfig
+
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	done   chan struct{}
+
+	// writeMu serialises this lock's store writes (heartbeat, release,
+	// data change): each write's expected version is the previous write's.
+	writeMu sync.Mutex
+
+	mu         sync.Mutex
+	rec        backend.Record // as last written by us
+	renewedAt  time.Time      // local time just BEFORE sending the write that renewed the lease
+	gen        uint64         // bumps on every renewal; stale timer events are ignored
+	reason     Reason
+	err        error
+	dangerSent bool
+	heldUntil  time.Time            // zero: no MaxHold
+	stopCause  error                // why the last heartbeat failed or stopped
+	pending    map[string]time.Time // versions we wrote with unknown outcome -> when sent
+}
+
+func newLock(c *Client, name string, a acquireConfig, rec backend.Record, sentAt time.Time) *Lock {
+	l := &Lock{c: c, key: rec.Key, name: name, token: rec.Token, opts: a, rec: rec, renewedAt: sentAt,
+		done: make(chan struct{})}
+	l.ctx, l.cancel = context.WithCancelCause(context.Background())
+	if a.maxHold > 0 {
+		l.heldUntil = sentAt.Add(a.maxHold)
+	}
+	return l
+}
+
+// Key returns the lock's partition key.
+func (l *Lock) Key() string { return l.key.Partition }
+
+// SortKey returns the lock's sort key, "" when there is none.
+func (l *Lock) SortKey() string { return l.key.Sort }
+
+// Owner returns the owner name written on the record.
+func (l *Lock) Owner() string { return l.c.cfg.owner }
+
+// Token returns the fencing token of this acquisition: larger than that of
+// every earlier acquisition of the key. Pass it to the resources the lock
+// protects and have them refuse smaller tokens.
+func (l *Lock) Token() uint64 { return l.token }
+
+// Data returns a copy of the data on the record as last written.
+func (l *Lock) Data() []byte {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]byte(nil), l.rec.Data...)
+}
+
+// Version returns the record version last written by this client.
+func (l *Lock) Version() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.rec.Version
+}
+
+// Done is closed when the lock ends: released, stolen or expired.
+func (l *Lock) Done() <-chan struct{} { return l.done }
+
+// Context is cancelled when the lock ends; context.Cause gives Err.
+// Run the protected work under it.
+func (l *Lock) Context() context.Context { return l.ctx }
+
+// Err is nil while the lock is held. Afterwards it is ErrReleased, or a
+// *LostError (errors.Is ErrLockLost, and ErrStolen or ErrExpired).
+func (l *Lock) Err() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.err
+}
+
+// Guard returns what a guarded write checks: this owner and token.
+func (l *Lock) Guard() backend.Guard {
+	return backend.Guard{Key: l.key, Owner: l.c.cfg.owner, Token: l.token}
+}
+
+// LeaseRemaining is how long the local lease has left (zero once ended).
+func (l *Lock) LeaseRemaining() time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.reason != Held {
+		return 0
+	}
+	return max(0, l.c.cfg.localLease(l.rec.LeaseDuration)-l.c.clk.Since(l.renewedAt))
+}
+
+// held reports whether the lock is still held; callers hold l.mu.
+func (l *Lock) heldLocked() bool { return l.reason == Held }
+
+// end moves the lock out of Held, once, and reports it everywhere. It
+// returns false if the lock had already ended.
+func (l *Lock) end(reason Reason, err error) bool {
+	l.mu.Lock()
+	if l.reason != Held {
+		l.mu.Unlock()
+		return false
+	}
+	l.reason, l.err = reason, err
+	l.gen++
+	l.mu.Unlock()
+
+	l.c.forget(l)
+	l.cancel(err)
+	close(l.done)
+	if reason != Released {
+		l.c.log.Warn("leaselock: lock lost", "key", l.key.String(), "reason", reason.String(), "err", err)
+		if fn := l.opts.onLost; fn != nil {
+			l.c.callback(func() { fn(l, err) })
+		}
+	}
+	return true
+}
+
+// renewed records a successful write of rec sent at sentAt.
+func (l *Lock) renewed(rec backend.Record, sentAt time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.reason != Held {
+		return
+	}
+	l.rec = rec
+	if sentAt.After(l.renewedAt) {
+		l.renewedAt = sentAt
+	}
+	l.gen++
+}
+
+// addPending remembers a version we are about to write, until a write is
+// confirmed: if its outcome stays unknown it may still turn up in the store.
+func (l *Lock) addPending(version string, sentAt time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.pending == nil {
+		l.pending = map[string]time.Time{}
+	}
+	l.pending[version] = sentAt
+}
+
+// pendingSentAt reports whether cur is a record we wrote earlier, and when.
+func (l *Lock) pendingSentAt(cur *backend.Record) (time.Time, bool) {
+	if cur == nil || cur.Owner != l.c.cfg.owner || cur.Token != l.token || cur.Released {
+		return time.Time{}, false
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	at, ok := l.pending[cur.Version]
+	return at, ok
+}
+
+func (l *Lock) setStopCause(err error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.stopCause = err
+}

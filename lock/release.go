@@ -1,0 +1,123 @@
+package lock
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/leaselock/leaselock/backend"
+)
+
+// ReleaseOption configures Release.
+type ReleaseOption func(*releaseConfig)
+
+type releaseConfig struct {
+	data    *[]byte
+	delete  bool
+	deleted bool // set: delete was chosen explicitly
+}
+
+// ReleaseWithData leaves data on the released record, for the next holder
+// (Java's releaseLock with data).
+func ReleaseWithData(data []byte) ReleaseOption {
+	return func(r *releaseConfig) { d := append([]byte(nil), data...); r.data = &d }
+}
+
+// ReleaseDelete deletes the record instead of marking it released. The
+// fencing counter restarts at 1 for the next acquisition.
+func ReleaseDelete() ReleaseOption {
+	return func(r *releaseConfig) { r.delete, r.deleted = true, true }
+}
+
+// Release gives the lock up: one conditional store write that marks the
+// record released (or deletes it), after which no heartbeat of this lock
+// can succeed. It is idempotent. If the write fails the lock stays held,
+// heartbeats go on, and the error is returned; retry or Close. Releasing a
+// lock that was already lost returns its *LostError.
+func (l *Lock) Release(ctx context.Context, opts ...ReleaseOption) error {
+	r := releaseConfig{delete: l.opts.deleteOnRel}
+	for _, o := range opts {
+		if o == nil {
+			return fmt.Errorf("%w: nil ReleaseOption", ErrInvalidOption)
+		}
+		o(&r)
+	}
+	if r.data != nil && r.delete {
+		return fmt.Errorf("%w: ReleaseWithData and delete-on-release together", ErrInvalidOption)
+	}
+	l.writeMu.Lock()
+	defer l.writeMu.Unlock()
+	return l.c.releaseRecord(ctx, l, r.data, r.delete)
+}
+
+// releaseRecord performs the release write; callers hold l.writeMu, or own
+// l exclusively (a lock not yet tracked).
+func (c *Client) releaseRecord(ctx context.Context, l *Lock, data *[]byte, del bool) error {
+	l.mu.Lock()
+	if !l.heldLocked() {
+		err := l.err
+		l.mu.Unlock()
+		if errors.Is(err, ErrReleased) {
+			return nil
+		}
+		return err
+	}
+	cur := l.rec.Clone()
+	l.mu.Unlock()
+
+	var s settled
+	if del {
+		s = c.deleteRecord(ctx, cur)
+	} else {
+		next := cur
+		next.Released = true
+		if data != nil {
+			next.Data = *data
+		}
+		c.stamp(&next, c.clk.Now())
+		_, err := c.store.Update(ctx, next, cur.Version)
+		s = c.settle(ctx, l.key, next.Version, err)
+	}
+	switch {
+	case s.outcome == applied:
+		l.end(Released, ErrReleased)
+		c.log.Debug("leaselock: released", "key", l.key.String(), "token", l.token)
+		return nil
+	case s.outcome == refused && s.current != nil && s.current.Version == cur.Version:
+		return fmt.Errorf("lock: release %q: not applied; still held", l.key)
+	case s.outcome == refused:
+		if at, ok := l.pendingSentAt(s.current); ok {
+			// A heartbeat of ours with an unknown outcome landed: release on top of it.
+			l.renewed(*s.current, at)
+			return c.releaseRecord(ctx, l, data, del)
+		}
+		return c.stolen(l, s.current, nil)
+	default:
+		return fmt.Errorf("lock: release %q: still held: %w", l.key, s.err)
+	}
+}
+
+// deleteRecord deletes cur conditionally and settles the outcome. A delete
+// has no version of its own, so "applied" is judged by absence.
+func (c *Client) deleteRecord(ctx context.Context, cur backend.Record) settled {
+	err := c.store.Delete(ctx, cur.Key, cur.Version)
+	var ce *backend.ConflictError
+	switch {
+	case err == nil:
+		return settled{outcome: applied}
+	case errors.As(err, &ce) && ce.Current == nil:
+		// Gone: either our delete landed and its response was lost, or
+		// someone else deleted it. The lock is not ours any more either way.
+		return settled{outcome: applied}
+	case errors.As(err, &ce):
+		return settled{outcome: refused, current: ce.Current}
+	case errors.Is(err, backend.ErrAmbiguous):
+		s := c.readBack(ctx, cur.Key, "", err)
+		if s.outcome == refused && s.current == nil {
+			return settled{outcome: applied}
+		}
+		return s
+	default:
+		return settled{outcome: notSent, err: err}
+	}
+}
