@@ -27,4 +27,3 @@ func (c *Client) Do(ctx context.Context, key string, fn func(ctx context.Context
 	relErr := l.Release(rctx)
 	return errors.Join(fnErr, relErr) // a loss comes back from Release as its *LostError
 }
-

@@ -12,10 +12,10 @@ import (
 type outcome int
 
 const (
-	applied  outcome = iota // the write is in the store
-	refused                 // the condition failed; current says what is there
-	notSent                 // certainly not applied (unavailable, invalid, cancelled before sending)
-	unknown                 // may or may not be applied; reads could not tell
+	applied outcome = iota // the write is in the store
+	refused                // the condition failed; current says what is there
+	notSent                // certainly not applied (unavailable, invalid, cancelled before sending)
+	unknown                // may or may not be applied; reads could not tell
 )
 
 // settled is the resolved result of a write.
