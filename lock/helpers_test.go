@@ -1,0 +1,5 @@
+package lock_test
+
+import "github.com/leaselock/leaselock/backend"
+
+var backendListAll = backend.ListRequest{}
