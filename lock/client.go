@@ -22,6 +22,8 @@ type Client struct {
 	log   *slog.Logger
 	sched *scheduler
 
+	closing chan struct{} // closed by Close: waits end with ErrClosed
+
 	mu     sync.Mutex
 	closed bool
 	held   map[backend.Key]*Lock
@@ -41,7 +43,7 @@ func New(store backend.Store, opts ...Option) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Client{store: store, cfg: cfg, clk: cfg.clk, log: cfg.log,
+	c := &Client{store: store, cfg: cfg, clk: cfg.clk, log: cfg.log, closing: make(chan struct{}),
 		held: map[backend.Key]*Lock{}, seen: map[backend.Key]observation{}}
 	c.sched = newScheduler(c)
 	return c, nil
@@ -72,6 +74,7 @@ func (c *Client) Close(ctx context.Context) error {
 		return nil
 	}
 	c.closed = true
+	close(c.closing)
 	locks := make([]*Lock, 0, len(c.held))
 	for _, l := range c.held {
 		locks = append(locks, l)
@@ -147,7 +150,8 @@ func (c *Client) key(name, sort string) (backend.Key, error) {
 	return k, nil
 }
 
-// sleep waits d on the client's clock, or until ctx ends.
+// sleep waits d on the client's clock, or until ctx ends or the client
+// closes.
 func (c *Client) sleep(ctx context.Context, d time.Duration) error {
 	t := c.clk.Timer(d)
 	defer t.Stop()
@@ -156,5 +160,7 @@ func (c *Client) sleep(ctx context.Context, d time.Duration) error {
 		return nil
 	case <-ctx.Done():
 		return context.Cause(ctx)
+	case <-c.closing:
+		return ErrClosed
 	}
 }

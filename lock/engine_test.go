@@ -193,3 +193,39 @@ func TestLeaseRemainingShrinksAndRenews(t *testing.T) {
 		require.Equal(t, full, l.LeaseRemaining())
 	})
 }
+
+func TestLapsedLeaseIsReleasedForWaiters(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx, s := context.Background(), memstore.New()
+		alice := newClient(t, s, "alice")
+		work, stop := context.WithCancel(ctx)
+		l, err := alice.Acquire(ctx, "k", lock.HeartbeatWhile(work))
+		require.NoError(t, err)
+		stop()
+		<-l.Done()
+		require.ErrorIs(t, l.Err(), lock.ErrExpired)
+		synctest.Wait()
+		rec, err := s.Get(ctx, backend.Key{Partition: "k"})
+		require.NoError(t, err)
+		require.True(t, rec.Released, "a lease that lapsed locally is handed back at once")
+		bob := newClient(t, s, "bob")
+		_, err = bob.TryAcquire(ctx, "k")
+		require.NoError(t, err)
+	})
+}
+
+func TestCloseEndsWaitingAcquire(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx, s := context.Background(), memstore.New()
+		alice := newClient(t, s, "alice")
+		_, err := alice.Acquire(ctx, "k")
+		require.NoError(t, err)
+		bob, err := lock.New(s, lock.WithOwner("bob"))
+		require.NoError(t, err)
+		done := make(chan error)
+		go func() { _, err := bob.Acquire(ctx, "k"); done <- err }()
+		time.Sleep(3 * time.Second)
+		require.NoError(t, bob.Close(ctx))
+		require.ErrorIs(t, <-done, lock.ErrClosed)
+	})
+}

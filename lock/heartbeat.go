@@ -158,10 +158,33 @@ func (c *Client) leaseEvent(e event) {
 	switch {
 	case !current:
 	case e.kind == evExpire:
-		l.end(Expired, &LostError{Key: l.name, Reason: Expired, Cause: cause})
+		if l.end(Expired, &LostError{Key: l.name, Reason: Expired, Cause: cause}) {
+			c.callback(func() { c.releaseLapsed(l) })
+		}
 	case fireDanger:
 		c.log.Warn("leaselock: lock in danger: lease not renewed within safe time", "key", l.key.String())
 		fn := l.opts.onDanger
 		c.callback(func() { fn(l) })
+	}
+}
+
+// releaseLapsed marks the record of a lock that expired locally as released,
+// if it still carries our last version: nobody else holds the key (a
+// takeover would have changed the version), so waiters need not sit out
+// another lease. Best effort: when the store is unreachable the lease
+// simply lapses.
+func (c *Client) releaseLapsed(l *Lock) {
+	l.writeMu.Lock()
+	defer l.writeMu.Unlock()
+	l.mu.Lock()
+	next := l.rec.Clone()
+	l.mu.Unlock()
+	expect := next.Version
+	next.Released = true
+	c.stamp(&next, c.clk.Now())
+	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.heartbeat)
+	defer cancel()
+	if _, err := c.store.Update(ctx, next, expect); err == nil {
+		c.log.Debug("leaselock: released lapsed lease", "key", l.key.String())
 	}
 }
