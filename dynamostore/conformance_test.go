@@ -25,7 +25,7 @@ func storeHarness(kind testservers.Kind) conformance.StoreHarness {
 		},
 		MaxKeyBytes:  dynamostore.MaxPartitionKeyBytes,
 		MaxDataBytes: 350_000,
-		Races:        100,
+		Races:        500,
 	}
 	if kind == testservers.Moto {
 		h.GuardedOp = guardedPut
