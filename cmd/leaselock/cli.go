@@ -1,0 +1,202 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+)
+
+// Exit codes, from sysexits(3) where one fits. docs/cli.md lists them.
+const (
+	exitOK          = 0
+	exitRefused     = 1  // nothing done by design: confirmation declined, table exists
+	exitUsage       = 64 // EX_USAGE: bad flags, arguments or store URL
+	exitUnavailable = 69 // EX_UNAVAILABLE: the store cannot be reached or keeps failing
+	exitSoftware    = 70 // EX_SOFTWARE: an unexpected error
+	exitTempFail    = 75 // EX_TEMPFAIL: timed out waiting for a lock; record changed under us
+	exitLockLost    = 76 // EX_PROTOCOL: the lock was lost while the command ran
+	exitConfig      = 78 // EX_CONFIG: AWS configuration, credentials, missing or mismatched table
+	exitCannotExec  = 126
+	exitNotFound    = 127
+)
+
+// env is what a command may touch of the outside world, so tests can run
+// commands in-process.
+type env struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	getenv         func(string) string
+}
+
+// command is one subcommand.
+type command struct {
+	name    string
+	summary string
+	run     func(ctx context.Context, e *env, args []string) error
+}
+
+func commands() []command {
+	return []command{
+		{"demo", "watch leases, heartbeats, a takeover and fencing on an in-memory store", runDemo},
+		{"table", "create or describe a DynamoDB lock table", runTable},
+		{"ls", "list locks", runLs},
+		{"get", "show one lock", runGet},
+		{"release", "force-release another owner's lock (operators only)", runRelease},
+		{"run", "run a command while holding a lock (a distributed flock)", runRun},
+	}
+}
+
+// run is the whole program; main only supplies the real world.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	e := &env{stdin: stdin, stdout: stdout, stderr: stderr, getenv: os.Getenv}
+	if len(args) == 0 {
+		usage(stderr)
+		return exitUsage
+	}
+	name := args[0]
+	switch name {
+	case "-h", "-help", "--help", "help":
+		if len(args) > 1 && name == "help" {
+			return run(ctx, []string{args[1], "--help"}, stdin, stdout, stderr)
+		}
+		usage(stdout)
+		return exitOK
+	}
+	for _, c := range commands() {
+		if c.name == name {
+			return exitCode(stderr, c.name, c.run(ctx, e, args[1:]))
+		}
+	}
+	fmt.Fprintf(stderr, "leaselock: unknown command %q\nRun 'leaselock --help' for the list of commands.\n", name)
+	return exitUsage
+}
+
+func usage(w io.Writer) {
+	fmt.Fprint(w, `leaselock: distributed locks on leases, with fencing tokens.
+
+Usage: leaselock COMMAND [flags] [arguments]
+
+Commands:
+`)
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
+	}
+	fmt.Fprint(w, `
+Every command but demo works on a store named by --store URL, or by the
+LEASELOCK_STORE environment variable:
+
+  dynamodb://TABLE?region=REGION&endpoint=URL&pk=key&sk=SORTKEY&ttl=ATTR&profile=NAME
+
+Credentials come from the standard AWS configuration (environment, shared
+config and credentials files, SSO, instance roles).
+
+Run 'leaselock COMMAND --help' for a command's flags and exit codes.
+See docs/cli.md for the full manual.
+`)
+}
+
+// exitError carries an exit code with the message to print.
+type exitError struct {
+	code int
+	err  error
+	hint string // printed on its own line after the error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+func fail(code int, err error, hint string) error {
+	return &exitError{code: code, err: err, hint: hint}
+}
+
+// usageErr is a bad invocation of cmd: exit 64 with a pointer to --help.
+func usageErr(cmd string, format string, args ...any) error {
+	return &exitError{code: exitUsage, err: fmt.Errorf(format, args...),
+		hint: fmt.Sprintf("Run 'leaselock %s --help' for usage.", cmd)}
+}
+
+// exited is returned by a command that has already said everything and
+// only wants its exit code (run: the child's own code).
+type exited int
+
+func (e exited) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
+
+// exitCode prints err, if any, and returns the process exit code.
+func exitCode(stderr io.Writer, cmd string, err error) int {
+	if err == nil {
+		return exitOK
+	}
+	var ex exited
+	if errors.As(err, &ex) {
+		return int(ex)
+	}
+	var ee *exitError
+	if !errors.As(err, &ee) {
+		ee = classify(err)
+	}
+	fmt.Fprintf(stderr, "leaselock %s: %v\n", cmd, ee.err)
+	if ee.hint != "" {
+		fmt.Fprintln(stderr, ee.hint)
+	}
+	return ee.code
+}
+
+// newFlags returns a flag set whose errors and help are printed by parse.
+func newFlags(name string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	return fs
+}
+
+// parse parses flags given anywhere among args, not only before the first
+// argument. Everything after "--" is an argument. When stopAt > 0, parsing
+// also stops at the (stopAt+1)-th argument: rest holds it and everything
+// after it, unparsed (run's command line). On --help it prints help to
+// stdout and returns exited(0); on a bad flag, a usage error.
+func parse(e *env, fs *flag.FlagSet, help string, args []string, stopAt int) (pos, rest []string, err error) {
+	for len(args) > 0 {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				printHelp(e.stdout, fs, help)
+				return nil, nil, exited(exitOK)
+			}
+			return nil, nil, usageErr(fs.Name(), "%v", err)
+		}
+		remaining := fs.Args()
+		consumed := len(args) - len(remaining)
+		dashes := consumed > 0 && args[consumed-1] == "--" // fs.Parse ate a "--"
+		args = remaining
+		if dashes {
+			if stopAt <= 0 {
+				return append(pos, args...), nil, nil
+			}
+			n := min(stopAt-len(pos), len(args))
+			return append(pos, args[:n]...), args[n:], nil
+		}
+		if len(args) == 0 {
+			break
+		}
+		if stopAt > 0 && len(pos) == stopAt {
+			return pos, args, nil
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+	return pos, nil, nil
+}
+
+func printHelp(w io.Writer, fs *flag.FlagSet, help string) {
+	fmt.Fprint(w, strings.TrimLeft(help, "\n"))
+	var b strings.Builder
+	fs.SetOutput(&b)
+	fs.PrintDefaults()
+	fs.SetOutput(io.Discard)
+	if b.Len() > 0 {
+		fmt.Fprintf(w, "\nFlags:\n%s", b.String())
+	}
+}
