@@ -166,6 +166,7 @@ func TestFixedGoroutinesForManyLocks(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ctx := context.Background()
 		c := newClient(t, memstore.New(), "alice")
+		synctest.Wait()
 		base := runtime.NumGoroutine()
 		for i := range 500 {
 			_, err := c.Acquire(ctx, "key-"+string(rune(0x4e00+i)))
@@ -173,7 +174,7 @@ func TestFixedGoroutinesForManyLocks(t *testing.T) {
 		}
 		time.Sleep(time.Minute)
 		synctest.Wait()
-		require.Equal(t, base, runtime.NumGoroutine(), "holding locks must not start goroutines")
+		require.LessOrEqual(t, runtime.NumGoroutine(), base, "holding locks must not start goroutines")
 		require.Len(t, c.Held(), 500)
 	})
 }
