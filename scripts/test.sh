@@ -21,6 +21,9 @@ fi
 echo "==> go vet"
 go vet ./...
 
+echo "==> staticcheck"
+go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
+
 echo "==> go test -race"
 export LEASELOCK_REQUIRE_SERVERS=1
 go test -race -count=1 -timeout 25m "$@" ./...
