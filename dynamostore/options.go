@@ -43,8 +43,9 @@ const (
 	// write (ReturnValuesOnConditionCheckFailure) once the server has shown
 	// that it returns one; until then, and for good on a server that shows
 	// it ignores the parameter, an empty answer is checked with one
-	// consistent GetItem. On DynamoDB that costs at most one read in the
-	// store's lifetime.
+	// consistent GetItem. On DynamoDB that read can only follow a refusal
+	// on an absent key made before the store's first refusal that carried
+	// an item.
 	ConflictReadsAuto ConflictReads = iota
 	// ConflictReadsNever trusts the server: an empty answer means the key
 	// is absent. Right for DynamoDB and moto.
