@@ -23,7 +23,9 @@ type StoreHarness struct {
 	// smaller.
 	MaxDataBytes int
 
-	// SortKeys says the store keeps a sort key apart from the partition key.
+	// SortKeys says the store keeps a sort key apart from the partition key
+	// and needs one on every key (a DynamoDB table with a sort key): the
+	// suite then gives every key a non-empty sort value.
 	SortKeys bool
 
 	// Races is how many two-handle races to run on one key; default 1000.

@@ -25,7 +25,6 @@ func storeHarness(kind testservers.Kind) conformance.StoreHarness {
 		},
 		MaxKeyBytes:  dynamostore.MaxPartitionKeyBytes,
 		MaxDataBytes: 350_000,
-		Races:        500,
 	}
 	if kind == testservers.Moto {
 		h.GuardedOp = guardedPut
@@ -63,4 +62,21 @@ func TestConformanceStore(t *testing.T) {
 			conformance.RunStore(t, storeHarness(kind))
 		})
 	}
+}
+
+// TestConformanceStoreSortKey runs the contract on a table with a sort key:
+// every key the suite uses then carries a sort value.
+func TestConformanceStoreSortKey(t *testing.T) {
+	testservers.Get(t, testservers.Dynalite)
+	opts := &dynamostore.Options{SortKeyName: "sk"}
+	conformance.RunStore(t, conformance.StoreHarness{
+		NewStores: func(t *testing.T) (backend.Store, backend.Store) {
+			e := newEnv(t, testservers.Dynalite, opts)
+			return e.store, e.another(t, opts)
+		},
+		MaxKeyBytes:  dynamostore.MaxPartitionKeyBytes,
+		MaxDataBytes: 350_000,
+		SortKeys:     true,
+		Races:        200,
+	})
 }
