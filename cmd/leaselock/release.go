@@ -1,0 +1,164 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/user"
+	"strings"
+
+	"github.com/leaselock/leaselock/backend"
+)
+
+const releaseHelp = `
+Usage: leaselock release --force --store URL [--yes] [--version V] [--sort SORTKEY] KEY
+
+Force-releases a lock that another owner holds, for operators clearing a
+lock whose holder is known to be gone. It is the only way one owner's lock
+is released by anyone else; applications release their own locks through
+the library. --force is required.
+
+It reads the record, shows it, asks for confirmation on stdin (type "yes")
+unless --yes is given, and then marks the record released with ONE
+conditional write on the version it read: if the holder heartbeated, or
+anyone else wrote the record meanwhile, nothing is written and it exits 75.
+With --version V it releases only if the record is still at version V (as
+shown by 'leaselock ls' or 'leaselock get'), so a script never releases a
+lock that has changed hands since a person looked at it.
+
+The record is kept, marked released, so the fencing counter survives: the
+next acquirer gets a larger token. The holder is NOT told at once: it
+learns of the loss at its next heartbeat (reason: stolen) and may act on
+the protected resource until then. Only resources that check fencing
+tokens are safe from it.
+
+Exit codes: 0 released (or nothing to release: no record, or already
+released); 1 not confirmed; 64 usage (including a missing --force); 69
+DynamoDB unreachable, or the write's outcome is unknown; 75 the record
+changed since it was read, or is not at --version: nothing was written; 78
+AWS configuration or credentials, missing table, or key schema mismatch.
+`
+
+func runRelease(ctx context.Context, e *env, args []string) error {
+	const cmd = "release"
+	fs := newFlags(cmd)
+	storeURL := storeFlag(fs)
+	force := fs.Bool("force", false, "required: release a lock another owner holds")
+	yes := fs.Bool("yes", false, "do not ask for confirmation")
+	sortKey := fs.String("sort", "", "the lock's sort `key` (tables with a sort key)")
+	version := fs.String("version", "", "release only if the record is at this `version`")
+	pos, _, err := parse(e, fs, releaseHelp, args, 0)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usageErr(cmd, "want exactly one KEY, got %d arguments", len(pos))
+	}
+	if !*force {
+		return usageErr(cmd, "refusing to release another owner's lock without --force")
+	}
+	st, err := openStore(ctx, e, cmd, *storeURL)
+	if err != nil {
+		return err
+	}
+	if err := st.check(ctx); err != nil {
+		return err
+	}
+	key := backend.Key{Partition: pos[0], Sort: *sortKey}
+	rec, err := st.Get(ctx, key)
+	switch {
+	case errors.Is(err, backend.ErrNotFound):
+		fmt.Fprintf(e.stdout, "%s has no record: nothing to release\n", key)
+		return nil
+	case err != nil:
+		return err
+	case *version != "" && rec.Version != *version:
+		return fail(exitTempFail, fmt.Errorf("not released: %s is at version %s (owner %s, %s), not %s; nothing was written",
+			key, rec.Version, rec.Owner, viewOf(rec).State, *version), "Look again with 'leaselock get'.")
+	case rec.Released:
+		fmt.Fprintf(e.stdout, "%s is already released (last owner %s, token %d): nothing to do\n", key, rec.Owner, rec.Token)
+		return nil
+	}
+
+	printView(e, viewOf(rec))
+	if !*yes {
+		fmt.Fprintf(e.stderr, "\nForce-release %s, held by %s with token %d?\n"+
+			"The holder is not told until its next heartbeat, and may act on the protected resource until then.\n"+
+			"Type \"yes\" to release: ", key, rec.Owner, rec.Token)
+		if !confirmed(e.stdin) {
+			return fail(exitRefused, errors.New("not confirmed: nothing was written"), "Pass --yes to skip the question.")
+		}
+	}
+
+	next := rec.Clone()
+	next.Released = true
+	next.Version = newVersion()
+	next.Owner = forceOwner()
+	next.Attributes = nil // attributes merge: leave them as they are
+	_, err = st.Update(ctx, next, rec.Version)
+	var ce *backend.ConflictError
+	switch {
+	case err == nil:
+	case errors.As(err, &ce) && ce.Current != nil && ce.Current.Version == next.Version:
+		// The SDK resent a write whose answer was lost: ours landed.
+	case errors.As(err, &ce):
+		now := "no record"
+		if c := ce.Current; c != nil {
+			now = fmt.Sprintf("owner %s, token %d, %s, version %s", c.Owner, c.Token, viewOf(*c).State, c.Version)
+		}
+		return fail(exitTempFail, fmt.Errorf("not released: %s changed since it was read (now: %s); nothing was written", key, now),
+			"The holder is alive or the lock changed hands; run the command again to release the new record.")
+	case errors.Is(err, backend.ErrAmbiguous):
+		cur, gerr := st.Get(context.WithoutCancel(ctx), key)
+		if gerr != nil || cur.Version != next.Version {
+			return fail(exitUnavailable, fmt.Errorf("release of %s: outcome unknown: %w", key, err),
+				"Run 'leaselock get' to see whether the record is released.")
+		}
+	default:
+		return err
+	}
+	fmt.Fprintf(e.stdout, "released %s (was held by %s with token %d); the next acquirer gets token %d\n",
+		key, rec.Owner, rec.Token, rec.Token+1)
+	return nil
+}
+
+// confirmed reads one line and accepts "y" or "yes".
+func confirmed(r io.Reader) bool {
+	if r == nil {
+		return false
+	}
+	line, err := bufio.NewReader(r).ReadString('\n')
+	if err != nil && line == "" {
+		return false
+	}
+	switch strings.ToLower(strings.TrimSpace(line)) {
+	case "y", "yes":
+		return true
+	}
+	return false
+}
+
+// forceOwner is the owner written on a force-released record, so that the
+// holder's loss report and ls name who released it.
+func forceOwner() string {
+	who := "unknown"
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		who = u.Username
+	}
+	host, _ := os.Hostname()
+	return fmt.Sprintf("force-release:%s@%s", who, host)
+}
+
+// newVersion returns a random version in UUID form, as the engine and the
+// Java client write.
+func newVersion() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
+}

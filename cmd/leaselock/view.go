@@ -1,0 +1,71 @@
+package main
+
+import (
+	"fmt"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/leaselock/leaselock/backend"
+)
+
+// writtenAtAttribute is the attribute in which the engine records the
+// writer's wall-clock time (Unix milliseconds) of each write. Records
+// written by other clients (Java) lack it.
+const writtenAtAttribute = "leaselockWrittenAtMillis"
+
+// lockView is one lock record as ls and get show it.
+type lockView struct {
+	Key        string            `json:"key"`
+	Sort       string            `json:"sort,omitempty"`
+	State      string            `json:"state"` // free, held or released
+	Owner      string            `json:"owner,omitempty"`
+	Token      uint64            `json:"token,omitempty"`
+	Lease      string            `json:"lease,omitempty"`
+	LeaseMilli int64             `json:"leaseMillis,omitempty"`
+	Version    string            `json:"version,omitempty"`
+	WrittenAt  *time.Time        `json:"writtenAt,omitempty"`
+	Data       []byte            `json:"data,omitempty"` // base64 in JSON
+	Attributes map[string]string `json:"attributes,omitempty"`
+}
+
+func viewOf(rec backend.Record) lockView {
+	v := lockView{Key: rec.Key.Partition, Sort: rec.Key.Sort, State: "held", Owner: rec.Owner, Token: rec.Token,
+		Lease: rec.LeaseDuration.String(), LeaseMilli: rec.LeaseDuration.Milliseconds(), Version: rec.Version,
+		Data: rec.Data}
+	if rec.Released {
+		v.State = "released"
+	}
+	for k, val := range rec.Attributes {
+		if k == writtenAtAttribute {
+			if ms, err := strconv.ParseInt(val, 10, 64); err == nil {
+				t := time.UnixMilli(ms).UTC()
+				v.WrittenAt = &t
+			}
+			continue
+		}
+		if v.Attributes == nil {
+			v.Attributes = map[string]string{}
+		}
+		v.Attributes[k] = val
+	}
+	return v
+}
+
+func sortViews(vs []lockView) {
+	sort.Slice(vs, func(i, j int) bool {
+		if vs[i].Key != vs[j].Key {
+			return vs[i].Key < vs[j].Key
+		}
+		return vs[i].Sort < vs[j].Sort
+	})
+}
+
+// age renders how long ago t was, by this machine's clock.
+func age(t time.Time, now time.Time) string {
+	d := now.Sub(t).Round(100 * time.Millisecond)
+	if d < 0 {
+		return fmt.Sprintf("%v in the future (clocks differ)", -d)
+	}
+	return fmt.Sprintf("%v ago", d)
+}
