@@ -32,8 +32,10 @@ embedded in-memory store, and narrates what the engine does:
      and so do guarded writes: lk.WriteGuarded (lock lost) and the store's
      own guard check (lock no longer held).
 
-It needs no set-up, takes a few seconds, and exits 0 when everything
-happened as described (70 if not).
+It needs no set-up and takes a few seconds.
+
+Exit codes: 0 everything happened as described; 64 usage; 70 something
+did not (a bug: please report it).
 `
 
 // runDemo is the demo command.

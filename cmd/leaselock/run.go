@@ -102,10 +102,6 @@ func runRun(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := st.check(ctx); err != nil {
-		return err
-	}
-
 	r := &runner{e: e, key: key, quiet: *quiet, grace: *grace, noWait: *noWait}
 	client, err := lock.New(&watchStore{Store: st, r: r}, lock.WithOwner(*owner), lock.WithLeaseDuration(*lease),
 		lock.WithHeartbeatPeriod(*beat), lock.WithPollPeriod(max(*poll, time.Millisecond)))
@@ -113,6 +109,9 @@ func runRun(ctx context.Context, e *env, args []string) error {
 		return usageErr(cmd, "%v", err)
 	}
 	defer client.Close(context.WithoutCancel(ctx))
+	if err := st.check(ctx); err != nil {
+		return err
+	}
 
 	// Signals: while waiting they end the wait; later they go to the command.
 	sigs := make(chan os.Signal, 4)
