@@ -1,0 +1,118 @@
+package javainterop
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/stretchr/testify/require"
+
+	"github.com/leaselock/leaselock/dynamostore"
+	"github.com/leaselock/leaselock/internal/testservers"
+	"github.com/leaselock/leaselock/lock"
+)
+
+func TestMain(m *testing.M) { testservers.Main(m) }
+
+// Lease settings shared by both sides: short, so a test that waits out a
+// lease stays quick, and a heartbeat period a sixth of the lease, so a busy
+// machine (JVMs starting, the race detector) does not lose a lease.
+const (
+	lease     = 3 * time.Second
+	heartbeat = 500 * time.Millisecond
+	poll      = 100 * time.Millisecond
+)
+
+var servers = []testservers.Kind{testservers.Dynalite, testservers.Moto}
+
+// onServers runs fn as a parallel subtest on each server.
+func onServers(t *testing.T, fn func(t *testing.T, kind testservers.Kind)) {
+	t.Helper()
+	for _, kind := range servers {
+		t.Run(string(kind), func(t *testing.T) {
+			t.Parallel()
+			fn(t, kind)
+		})
+	}
+}
+
+// env is one test's table on one server.
+type env struct {
+	kind    testservers.Kind
+	srv     *testservers.Server
+	jar     string
+	client  *dynamodb.Client
+	counter *dynamostore.Counter // counts the leaselock side's requests
+	store   *dynamostore.Store
+	table   string
+	opts    dynamostore.Options
+}
+
+// newEnv checks the Java driver is built, starts (or reuses) the server and
+// creates a fresh table with dynamostore's table management.
+func newEnv(t *testing.T, kind testservers.Kind, opts *dynamostore.Options) *env {
+	t.Helper()
+	e := &env{kind: kind, jar: driverJar(t), srv: testservers.Get(t, kind), counter: dynamostore.NewCounter(),
+		table: testservers.TableName(t)}
+	if opts != nil {
+		e.opts = *opts
+	}
+	e.client = e.srv.Client(e.counter.Install)
+	var err error
+	e.store, err = dynamostore.New(e.client, e.table, &e.opts)
+	require.NoError(t, err)
+	_, err = e.store.CreateTable(ctx(t), dynamostore.TableOptions{})
+	require.NoError(t, err)
+	return e
+}
+
+// goClient returns a leaselock client on the table, closed at cleanup.
+func (e *env) goClient(t *testing.T, owner string) *lock.Client {
+	t.Helper()
+	c, err := lock.New(e.store, lock.WithOwner(owner), lock.WithLeaseDuration(lease),
+		lock.WithHeartbeatPeriod(heartbeat), lock.WithPollPeriod(poll))
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		require.NoError(t, c.Close(cctx))
+	})
+	return c
+}
+
+// raw reads a lock item as the table holds it (partition key only).
+func (e *env) raw(t *testing.T, key string) map[string]types.AttributeValue {
+	t.Helper()
+	return e.rawKey(t, key, "")
+}
+
+// rawKey reads a lock item by partition and, on a sort-key table, sort key.
+func (e *env) rawKey(t *testing.T, key, sort string) map[string]types.AttributeValue {
+	t.Helper()
+	pk := e.opts.PartitionKeyName
+	if pk == "" {
+		pk = dynamostore.DefaultPartitionKeyName
+	}
+	k := map[string]types.AttributeValue{pk: s(key)}
+	if e.opts.SortKeyName != "" {
+		k[e.opts.SortKeyName] = s(sort)
+	}
+	out, err := e.srv.Client().GetItem(ctx(t), &dynamodb.GetItemInput{
+		TableName: aws.String(e.table), Key: k, ConsistentRead: aws.Bool(true)})
+	require.NoError(t, err)
+	return out.Item
+}
+
+// ctx is a per-test context that ends with the test.
+func ctx(t *testing.T) context.Context {
+	c, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	t.Cleanup(cancel)
+	return c
+}
+
+func s(v string) types.AttributeValue { return &types.AttributeValueMemberS{Value: v} }
+func n(v string) types.AttributeValue { return &types.AttributeValueMemberN{Value: v} }
+func b(v []byte) types.AttributeValue { return &types.AttributeValueMemberB{Value: v} }

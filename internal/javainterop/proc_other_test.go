@@ -1,0 +1,7 @@
+//go:build !linux
+
+package javainterop
+
+import "os/exec"
+
+func configureProcess(*exec.Cmd) {}
