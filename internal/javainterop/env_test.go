@@ -116,3 +116,9 @@ func ctx(t *testing.T) context.Context {
 func s(v string) types.AttributeValue { return &types.AttributeValueMemberS{Value: v} }
 func n(v string) types.AttributeValue { return &types.AttributeValueMemberN{Value: v} }
 func b(v []byte) types.AttributeValue { return &types.AttributeValueMemberB{Value: v} }
+
+// equalS reports whether av is the string attribute v.
+func equalS(av types.AttributeValue, v string) bool {
+	sv, ok := av.(*types.AttributeValueMemberS)
+	return ok && sv.Value == v
+}
