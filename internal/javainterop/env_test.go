@@ -55,6 +55,15 @@ type env struct {
 // creates a fresh table with dynamostore's table management.
 func newEnv(t *testing.T, kind testservers.Kind, opts *dynamostore.Options) *env {
 	t.Helper()
+	e := newEnvNoTable(t, kind, opts)
+	_, err := e.store.CreateTable(ctx(t), dynamostore.TableOptions{})
+	require.NoError(t, err)
+	return e
+}
+
+// newEnvNoTable is newEnv for a table someone else creates.
+func newEnvNoTable(t *testing.T, kind testservers.Kind, opts *dynamostore.Options) *env {
+	t.Helper()
 	e := &env{kind: kind, jar: driverJar(t), srv: testservers.Get(t, kind), counter: dynamostore.NewCounter(),
 		table: testservers.TableName(t)}
 	if opts != nil {
@@ -63,8 +72,6 @@ func newEnv(t *testing.T, kind testservers.Kind, opts *dynamostore.Options) *env
 	e.client = e.srv.Client(e.counter.Install)
 	var err error
 	e.store, err = dynamostore.New(e.client, e.table, &e.opts)
-	require.NoError(t, err)
-	_, err = e.store.CreateTable(ctx(t), dynamostore.TableOptions{})
 	require.NoError(t, err)
 	return e
 }

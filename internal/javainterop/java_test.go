@@ -81,6 +81,7 @@ func newerThan(project string, stamp time.Time) string {
 // javaOpts configure one JVM beyond its owner name.
 type javaOpts struct {
 	partitionKey, sortKey string
+	createTable           bool // create the table with createLockTableInDynamoDB first
 }
 
 // javaClient is one JVM running one AmazonDynamoDBLockClient.
@@ -114,6 +115,9 @@ func (e *env) startJava(t *testing.T, owner string, o ...javaOpts) *javaClient {
 		}
 		if opt.sortKey != "" {
 			args = append(args, "--sort-key", opt.sortKey)
+		}
+		if opt.createTable {
+			args = append(args, "--create-table", "true")
 		}
 	}
 	j := &javaClient{owner: owner, lines: make(chan string, 16), exited: make(chan struct{}),

@@ -2,6 +2,7 @@ package com.github.leaselock.interop;
 
 import com.amazonaws.services.dynamodbv2.AmazonDynamoDBLockClient;
 import com.amazonaws.services.dynamodbv2.AmazonDynamoDBLockClientOptions;
+import com.amazonaws.services.dynamodbv2.CreateDynamoDBTableOptions;
 import java.io.BufferedReader;
 import java.io.InputStreamReader;
 import java.io.PrintStream;
@@ -17,6 +18,7 @@ import software.amazon.awssdk.http.apache.ApacheHttpClient;
 import software.amazon.awssdk.http.apache.ProxyConfiguration;
 import software.amazon.awssdk.regions.Region;
 import software.amazon.awssdk.services.dynamodb.DynamoDbClient;
+import software.amazon.awssdk.services.dynamodb.model.ProvisionedThroughput;
 
 /**
  * Starts one AmazonDynamoDBLockClient against a DynamoDB endpoint and serves
@@ -25,10 +27,11 @@ import software.amazon.awssdk.services.dynamodb.DynamoDbClient;
  * <pre>
  * java -jar leaselock-java-interop.jar --endpoint http://127.0.0.1:PORT --table T --owner NAME
  *      [--lease-ms 20000] [--heartbeat-ms 5000] [--partition-key key] [--sort-key NAME]
- *      [--region us-east-1]
+ *      [--region us-east-1] [--create-table true]
  * </pre>
  *
- * It prints "ready OWNER" once the table answers, then one answer line per
+ * With --create-table true it first creates the table with the Java client's
+ * own createLockTableInDynamoDB. It prints "ready OWNER" once the table answers, then one answer line per
  * command. Credentials are fixed fake ones: it is meant for loopback
  * emulators only. Exit codes: 0 after quit or end of input, 2 for bad
  * arguments or a missing table.
@@ -46,6 +49,7 @@ public final class Main {
         String partitionKey = args.getOrDefault("partition-key", "key");
         String sortKey = args.get("sort-key");
         String region = args.getOrDefault("region", "us-east-1");
+        boolean createTable = Boolean.parseBoolean(args.getOrDefault("create-table", "false"));
 
         // The emulators listen on loopback: never route through a proxy the
         // environment may name, and fail fast if the server is gone.
@@ -77,10 +81,25 @@ public final class Main {
         }
 
         PrintStream out = new PrintStream(System.out, true, StandardCharsets.UTF_8);
+        if (createTable) {
+            CreateDynamoDBTableOptions.CreateDynamoDBTableOptionsBuilder create = CreateDynamoDBTableOptions
+                    .builder(dynamo, ProvisionedThroughput.builder().readCapacityUnits(5L).writeCapacityUnits(5L).build(), table)
+                    .withPartitionKeyName(partitionKey);
+            if (sortKey != null) {
+                create.withSortKeyName(sortKey);
+            }
+            AmazonDynamoDBLockClient.createLockTableInDynamoDB(create.build());
+        }
         AmazonDynamoDBLockClient client = new AmazonDynamoDBLockClient(options.build());
-        if (!client.lockTableExists()) { // also warms up the SDK before the first timed command
-            out.println("error table " + table + " does not exist");
-            System.exit(2);
+        // Also warms up the SDK before the first timed command. The Java
+        // client does not wait for a table it created to become ACTIVE.
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(createTable ? 30 : 0);
+        while (!client.lockTableExists()) {
+            if (System.nanoTime() > deadline) {
+                out.println("error table " + table + " does not exist");
+                System.exit(2);
+            }
+            Thread.sleep(50);
         }
         out.println("ready " + owner);
 
@@ -113,7 +132,7 @@ public final class Main {
     private static void usage(String problem) {
         System.err.println("leaselock-java-interop: " + problem);
         System.err.println("usage: --endpoint URL --table NAME --owner NAME [--lease-ms N] [--heartbeat-ms N]"
-                + " [--partition-key NAME] [--sort-key NAME] [--region NAME]");
+                + " [--partition-key NAME] [--sort-key NAME] [--region NAME] [--create-table true]");
         System.exit(2);
     }
 }
