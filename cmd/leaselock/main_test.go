@@ -50,6 +50,9 @@ func TestMain(m *testing.M) {
 	for k, v := range testAWSEnv {
 		os.Setenv(k, v)
 	}
+	// Under -race every process would otherwise sleep a second at exit, and
+	// the tests start dozens of them (leaselock itself and its commands).
+	os.Setenv("GORACE", strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
 	testservers.Main(m)
 }
 
