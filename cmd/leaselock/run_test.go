@@ -396,4 +396,3 @@ func TestRunSignals(t *testing.T) {
 		requireContains(t, p.stderr.String(), "terminated while waiting for held")
 	})
 }
-
