@@ -16,9 +16,10 @@ import (
 
 // narrator prints lines stamped with the time since the demo started.
 type narrator struct {
-	mu    sync.Mutex
-	w     io.Writer
-	start time.Time
+	mu      sync.Mutex
+	w       io.Writer
+	start   time.Time
+	started bool // a header was printed
 }
 
 func newNarrator(w io.Writer) *narrator { return &narrator{w: w, start: time.Now()} }
@@ -36,7 +37,11 @@ func (n *narrator) say(who, format string, args ...any) {
 func (n *narrator) header(format string, args ...any) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	fmt.Fprintf(n.w, "\n== %s\n", fmt.Sprintf(format, args...))
+	if n.started {
+		fmt.Fprintln(n.w)
+	}
+	n.started = true
+	fmt.Fprintf(n.w, "== %s\n", fmt.Sprintf(format, args...))
 }
 
 // acquisition is one successful store acquire, as the trace saw it.
