@@ -49,7 +49,8 @@ type acquisition struct {
 	at           time.Duration
 	key, owner   string
 	token        uint64
-	takeoverFrom string // owner of the expired lease replaced; "" otherwise
+	takeoverFrom string        // owner of the expired lease replaced; "" otherwise
+	replacedAt   time.Duration // when the replaced record was written
 }
 
 // maxBeatsShown bounds the heartbeat lines printed per tenure of a lock.
@@ -64,9 +65,10 @@ type traceStore struct {
 	}
 	out *narrator
 
-	mu    sync.Mutex
-	acqs  []acquisition
-	beats map[backend.Key]int // heartbeats of the current tenure
+	mu      sync.Mutex
+	acqs    []acquisition
+	beats   map[backend.Key]int           // heartbeats of the current tenure
+	written map[backend.Key]time.Duration // when the current record was written
 }
 
 var (
@@ -78,7 +80,7 @@ func newTraceStore(inner interface {
 	backend.Store
 	backend.GuardedWriter
 }, out *narrator) *traceStore {
-	return &traceStore{inner: inner, out: out, beats: map[backend.Key]int{}}
+	return &traceStore{inner: inner, out: out, beats: map[backend.Key]int{}, written: map[backend.Key]time.Duration{}}
 }
 
 func (s *traceStore) acquisitions() []acquisition {
@@ -109,8 +111,10 @@ func (s *traceStore) Acquire(ctx context.Context, req backend.AcquireRequest) (b
 		how = fmt.Sprintf("TAKEOVER: %s's record stayed unchanged for a whole lease, so her lease is over", old.Owner)
 	}
 	s.mu.Lock()
+	a.replacedAt = s.written[rec.Key]
 	s.acqs = append(s.acqs, a)
 	s.beats[rec.Key] = 0
+	s.written[rec.Key] = a.at
 	s.mu.Unlock()
 	s.out.say(rec.Owner, "acquires %s with fencing token %d (%s)", key, rec.Token, how)
 	return got, nil
@@ -121,6 +125,9 @@ func (s *traceStore) Update(ctx context.Context, rec backend.Record, expectVersi
 	if err != nil {
 		return got, err
 	}
+	s.mu.Lock()
+	s.written[got.Key] = s.out.since()
+	s.mu.Unlock()
 	if got.Released {
 		s.out.say(got.Owner, "releases %s (token %d)", got.Key, got.Token)
 		return got, nil
