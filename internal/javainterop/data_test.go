@@ -64,9 +64,14 @@ func TestDataCrossesOver(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, map[string]string{"team": "payments"}, info.Attributes)
 
-		_, err = g.Acquire(c, "attrs-go", lock.WithAttributes(map[string]string{"team": "ledger"}))
+		l, err = g.Acquire(c, "attrs-go", lock.WithAttributes(map[string]string{"team": "ledger"}))
 		require.NoError(t, err)
 		seen := j.lock(t, "get attrs-go")
 		require.Equal(t, map[string]string{"S": "ledger"}, seen.Attributes["team"])
+
+		// A Java acquisition (PutItem) drops every attribute it was not given.
+		require.NoError(t, l.Release(c))
+		j.lock(t, "acquire attrs-go")
+		require.NotContains(t, e.raw(t, "attrs-go"), "team")
 	})
 }
