@@ -36,7 +36,7 @@ fail() {
 	echo "install-java-interop: $1" >&2
 	if [ -s "$log" ]; then
 		echo "--- output ---" >&2
-		cat "$log" >&2
+		sed 's/\x1b\[[0-9;]*m//g' "$log" >&2 # Maven colours some lines even in batch mode
 	fi
 	exit 1
 }
