@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -102,6 +103,9 @@ func runRun(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	// The command's output and ours may share a writer: when it is not a
+	// file, exec copies into it from its own goroutines.
+	e = &env{stdin: e.stdin, stdout: syncWriter(e.stdout), stderr: syncWriter(e.stderr), getenv: e.getenv}
 	r := &runner{e: e, key: key, quiet: *quiet, grace: *grace, noWait: *noWait}
 	client, err := lock.New(&watchStore{Store: st, r: r}, lock.WithOwner(*owner), lock.WithLeaseDuration(*lease),
 		lock.WithHeartbeatPeriod(*beat), lock.WithPollPeriod(max(*poll, time.Millisecond)))
@@ -139,6 +143,28 @@ type runner struct {
 	waitStart time.Time
 	waited    bool
 	takeover  string // owner whose expired lease we replaced
+	storeErr  error  // the store's last failure while waiting; nil once it answers
+}
+
+// storeAnswered tracks whether the store is reachable while we wait, and
+// says so when that changes.
+func (r *runner) storeAnswered(err error) {
+	failing := errors.Is(err, backend.ErrUnavailable) || errors.Is(err, backend.ErrAmbiguous)
+	if err != nil && !failing {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	switch {
+	case failing && r.storeErr == nil:
+		r.say("cannot reach the store (%v); retrying", err)
+	case !failing && r.storeErr != nil:
+		r.say("the store answers again")
+	}
+	r.storeErr = nil
+	if failing {
+		r.storeErr = err
+	}
 }
 
 func (r *runner) say(format string, args ...any) {
@@ -242,6 +268,13 @@ func (r *runner) acquire(ctx context.Context, client *lock.Client, sigs <-chan o
 	case errors.As(err, &held):
 		return nil, fail(exitTempFail, fmt.Errorf("%s is held by %s", r.key, held.Owner), "")
 	case errors.Is(cause, errTimeout) && ctx.Err() == nil:
+		r.mu.Lock()
+		storeErr := r.storeErr
+		r.mu.Unlock()
+		if storeErr != nil {
+			return nil, fail(exitUnavailable, fmt.Errorf("timed out after %v waiting for %s: the store is unreachable: %w",
+				timeout, r.key, storeErr), "")
+		}
 		msg := fmt.Sprintf("timed out after %v waiting for %s", timeout, r.key)
 		if h := r.lastHolder(); h != "" {
 			msg += ", held by " + h
@@ -382,6 +415,7 @@ type watchStore struct {
 
 func (w *watchStore) Get(ctx context.Context, key backend.Key) (backend.Record, error) {
 	rec, err := w.Store.Get(ctx, key)
+	w.r.storeAnswered(err)
 	if err == nil {
 		w.r.seen(rec)
 	}
@@ -390,6 +424,7 @@ func (w *watchStore) Get(ctx context.Context, key backend.Key) (backend.Record, 
 
 func (w *watchStore) Acquire(ctx context.Context, req backend.AcquireRequest) (backend.Acquired, error) {
 	got, err := w.Store.Acquire(ctx, req)
+	w.r.storeAnswered(err)
 	var ce *backend.ConflictError
 	switch {
 	case err == nil && req.ExpectVersion != "" && got.Replaced != nil && !got.Replaced.Released:
@@ -400,4 +435,25 @@ func (w *watchStore) Acquire(ctx context.Context, req backend.AcquireRequest) (b
 		w.r.seen(*ce.Current)
 	}
 	return got, err
+}
+
+// lockedWriter serialises writes to a writer shared by goroutines.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+// syncWriter returns w itself when it is a file (exec hands the command
+// the descriptor) and a locked wrapper otherwise.
+func syncWriter(w io.Writer) io.Writer {
+	if _, ok := w.(*os.File); ok {
+		return w
+	}
+	return &lockedWriter{w: w}
 }

@@ -396,3 +396,45 @@ func TestRunSignals(t *testing.T) {
 		requireContains(t, p.stderr.String(), "terminated while waiting for held")
 	})
 }
+
+// TestRunStoreOutage cuts the store off: a waiting run that times out says
+// the store is unreachable (69), and a holder whose heartbeats fail warns,
+// then stops its command when the lease lapses (76).
+func TestRunStoreOutage(t *testing.T) {
+	t.Parallel()
+	te := newTable(t, testservers.Dynalite, "")
+
+	t.Run("while waiting", func(t *testing.T) {
+		t.Parallel()
+		proxy, endpoint := newCutProxy(t, te.srv.Endpoint)
+		viaProxy := "dynamodb://" + te.table + "?endpoint=" + endpoint
+		alice := te.holder(t, "alice", nil, time.Minute, 15*time.Second)
+		if _, err := alice.Acquire(context.Background(), "outage-wait"); err != nil {
+			t.Fatal(err)
+		}
+		p := startProcess(t, "run", "--store", viaProxy, "--timeout", "2s", "--poll", "50ms", "outage-wait", "--", "true")
+		eventually(t, 10*time.Second, "the run to wait", func() bool {
+			return strings.Contains(p.stderr.String(), "waiting for outage-wait, held by alice")
+		})
+		proxy.cutOff()
+		if code := p.wait(t, 20*time.Second); code != exitUnavailable {
+			t.Fatalf("exit %d, want %d\nstderr:\n%s", code, exitUnavailable, p.stderr.String())
+		}
+		requireContains(t, p.stderr.String(), "cannot reach the store", "timed out after 2s waiting for outage-wait: the store is unreachable")
+	})
+	t.Run("while holding", func(t *testing.T) {
+		t.Parallel()
+		proxy, endpoint := newCutProxy(t, te.srv.Endpoint)
+		viaProxy := "dynamodb://" + te.table + "?endpoint=" + endpoint
+		file := filepath.Join(t.TempDir(), "child")
+		p := startProcess(t, append([]string{"run", "--store", viaProxy, "--lease", "1s", "--heartbeat", "200ms",
+			"--grace", "2s", "outage-hold", "--"}, childCommand("trap", file, "9")...)...)
+		eventually(t, 10*time.Second, "the command to start", fileContains(file, "ready"))
+		proxy.cutOff()
+		if code := p.wait(t, 20*time.Second); code != exitLockLost {
+			t.Fatalf("exit %d, want %d\nstderr:\n%s", code, exitLockLost, p.stderr.String())
+		}
+		requireContains(t, p.stderr.String(), "outage-hold: lease not renewed for", `lost the lock on outage-hold (lock: "outage-hold" lost: expired`)
+		requireContains(t, string(must(os.ReadFile(file))), "got terminated")
+	})
+}
