@@ -50,7 +50,8 @@ Example:
 Exit codes:
   the command's own  the command ran and exited (128+N: killed by signal N)
   64   usage
-  69   DynamoDB unreachable or failing before the command started
+  69   DynamoDB unreachable before the command started (also when
+       --timeout ran out while the store was unreachable)
   70   unexpected error
   75   timed out waiting for the lock (--timeout), or held (--no-wait)
   76   the lock was lost while the command ran; the command was stopped
