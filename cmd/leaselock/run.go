@@ -203,25 +203,13 @@ func (r *runner) lastHolder() string {
 func (r *runner) acquire(ctx context.Context, client *lock.Client, sigs <-chan os.Signal, sortKey string,
 	lease, beat, timeout time.Duration, noWait bool,
 ) (*lock.Lock, error) {
-	actx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
+	actx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	if timeout > 0 {
 		var stop context.CancelFunc
 		actx, stop = context.WithTimeoutCause(actx, timeout, errTimeout)
 		defer stop()
 	}
-	got := make(chan os.Signal, 1) // a signal that ended the wait
-	stopSigs := make(chan struct{})
-	defer close(stopSigs)
-	go func() {
-		select {
-		case s := <-sigs:
-			got <- s
-			cancel(errSignal)
-		case <-stopSigs:
-		}
-	}()
-
 	opts := []lock.AcquireOption{
 		// Warn before the lease runs out locally; the command is stopped if it does.
 		lock.OnDanger((beat+lease)/2, func(l *lock.Lock) {
@@ -232,43 +220,52 @@ func (r *runner) acquire(ctx context.Context, client *lock.Client, sigs <-chan o
 	if sortKey != "" {
 		opts = append(opts, lock.WithSortKey(sortKey))
 	}
-	r.waitStart = time.Now()
-	var l *lock.Lock
-	var err error
-	if noWait {
-		l, err = client.TryAcquire(actx, r.key, opts...)
-	} else {
-		// Report the holder at least every 30s while waiting.
-		tick := time.NewTicker(30 * time.Second)
-		done := make(chan struct{})
-		go func() {
-			for {
-				select {
-				case <-tick.C:
-					if h := r.lastHolder(); h != "" {
-						r.say("still waiting for %s, held by %s (%v so far)", r.key, h, time.Since(r.waitStart).Round(time.Second))
-					}
-				case <-done:
-					return
-				}
-			}
-		}()
-		l, err = client.Acquire(actx, r.key, opts...)
-		close(done)
-		tick.Stop()
+
+	type acquired struct {
+		l   *lock.Lock
+		err error
 	}
-	cause := context.Cause(actx)
+	res := make(chan acquired, 1)
+	r.waitStart = time.Now()
+	go func() {
+		var a acquired
+		if noWait {
+			a.l, a.err = client.TryAcquire(actx, r.key, opts...)
+		} else {
+			a.l, a.err = client.Acquire(actx, r.key, opts...)
+		}
+		res <- a
+	}()
+	// Report the holder at least every 30s while waiting.
+	tick := time.NewTicker(30 * time.Second)
+	defer tick.Stop()
+	var a acquired
+wait:
+	for {
+		select {
+		case a = <-res:
+			break wait
+		case <-tick.C:
+			if h := r.lastHolder(); h != "" {
+				r.say("still waiting for %s, held by %s (%v so far)", r.key, h, time.Since(r.waitStart).Round(time.Second))
+			}
+		case sig := <-sigs:
+			cancel()
+			if a := <-res; a.err == nil {
+				// Acquired just as the signal came: give the lock back.
+				_ = r.release(ctx, a.l)
+			}
+			return nil, fail(signalExitCode(sig), fmt.Errorf("%v while waiting for %s", sig, r.key), "")
+		}
+	}
+
+	l, err := a.l, a.err
 	var held *lock.HeldError
 	switch {
-	case err == nil && errors.Is(cause, errSignal):
-		// Acquired just as a signal came: give the lock back and obey.
-		relErr := r.release(ctx, l)
-		sig := <-got
-		return nil, fail(signalExitCode(sig), errors.Join(fmt.Errorf("%v while acquiring %s", sig, r.key), relErr), "")
 	case err == nil:
 	case errors.As(err, &held):
 		return nil, fail(exitTempFail, fmt.Errorf("%s is held by %s", r.key, held.Owner), "")
-	case errors.Is(cause, errTimeout) && ctx.Err() == nil:
+	case errors.Is(context.Cause(actx), errTimeout) && ctx.Err() == nil:
 		r.mu.Lock()
 		storeErr := r.storeErr
 		r.mu.Unlock()
@@ -281,9 +278,6 @@ func (r *runner) acquire(ctx context.Context, client *lock.Client, sigs <-chan o
 			msg += ", held by " + h
 		}
 		return nil, fail(exitTempFail, errors.New(msg), "")
-	case errors.Is(cause, errSignal):
-		sig := <-got
-		return nil, fail(signalExitCode(sig), fmt.Errorf("%v while waiting for %s", sig, r.key), "")
 	default:
 		return nil, err
 	}
@@ -299,10 +293,7 @@ func (r *runner) acquire(ctx context.Context, client *lock.Client, sigs <-chan o
 	return l, nil
 }
 
-var (
-	errTimeout = errors.New("timed out")
-	errSignal  = errors.New("signal")
-)
+var errTimeout = errors.New("timed out")
 
 // runLocked runs the command under l and releases l afterwards.
 func (r *runner) runLocked(ctx context.Context, l *lock.Lock, argv []string, sigs <-chan os.Signal) error {
