@@ -230,3 +230,28 @@ func TestCloseEndsWaitingAcquire(t *testing.T) {
 		require.ErrorIs(t, <-done, lock.ErrClosed)
 	})
 }
+
+// A record updated by a client that does not know the wall-clock stamp
+// (Java's UpdateItem acquisitions and heartbeats) keeps our stale stamp; it
+// must not make a live lock look expired.
+func TestWallClockExpiryIgnoresStaleStamps(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx, s := context.Background(), memstore.New()
+		alice := newClient(t, s, "alice")
+		l, err := alice.Acquire(ctx, "k")
+		require.NoError(t, err)
+		require.NoError(t, l.Release(ctx))
+		time.Sleep(time.Minute) // our stamp is now a minute old
+		rec, err := s.Get(ctx, backend.Key{Partition: "k"})
+		require.NoError(t, err)
+		// A foreign client takes the released record, keeping attributes.
+		foreign := rec
+		foreign.Owner, foreign.Version, foreign.Released = "java-host", "java-uuid", false
+		foreign.Attributes = nil
+		_, err = s.Acquire(ctx, backend.AcquireRequest{Record: foreign})
+		require.NoError(t, err)
+		bob := newClient(t, s, "bob", lock.WithWallClockExpiry(time.Second))
+		_, err = bob.TryAcquire(ctx, "k")
+		require.ErrorIs(t, err, lock.ErrHeld, "a stale stamp from another version must be ignored")
+	})
+}

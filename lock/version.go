@@ -4,14 +4,18 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/leaselock/leaselock/backend"
 )
 
-// wallClockAttribute carries the writer's wall-clock time (Unix
-// milliseconds) on every record, for the opt-in wall-clock expiry. It is
-// reserved: WithAttributes refuses it.
+// wallClockAttribute carries "<Unix milliseconds> <version>" on every
+// record we write, for the opt-in wall-clock expiry. The version binds the
+// stamp to the write that made it: a client that updates the record without
+// knowing the attribute (the Java client's UpdateItem acquisitions and
+// heartbeats) leaves a stale stamp behind, and a stamp whose version is not
+// the record's is ignored. It is reserved: WithAttributes refuses it.
 const wallClockAttribute = "leaselockWrittenAtMillis"
 
 // newVersion returns a random version in UUID form, as the Java client
@@ -41,7 +45,7 @@ func (c *Client) stamp(rec *backend.Record, now time.Time) {
 	for k, v := range rec.Attributes {
 		attrs[k] = v
 	}
-	attrs[wallClockAttribute] = strconv.FormatInt(now.UnixMilli(), 10)
+	attrs[wallClockAttribute] = strconv.FormatInt(now.UnixMilli(), 10) + " " + rec.Version
 	rec.Attributes = attrs
 }
 
@@ -51,7 +55,11 @@ func (c *Client) wallExpired(rec backend.Record) bool {
 	if c.cfg.wallSkew <= 0 {
 		return false
 	}
-	ms, err := strconv.ParseInt(rec.Attributes[wallClockAttribute], 10, 64)
+	stamp, version, ok := strings.Cut(rec.Attributes[wallClockAttribute], " ")
+	if !ok || version != rec.Version {
+		return false // not stamped by the write that made this version
+	}
+	ms, err := strconv.ParseInt(stamp, 10, 64)
 	if err != nil {
 		return false
 	}
