@@ -116,7 +116,7 @@ func (d *demo) run(ctx context.Context) (err error) {
 	}
 	wg.Wait()
 	close(errs)
-	for err := range errs {
+	if err := <-errs; err != nil {
 		return err
 	}
 

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/leaselock/leaselock/backend"
 	"github.com/leaselock/leaselock/dynamostore"
 	"github.com/leaselock/leaselock/internal/testservers"
 	"github.com/leaselock/leaselock/lock"
@@ -112,4 +113,23 @@ func TestLsAndGetSortKey(t *testing.T) {
 	}
 	r = mustCLI(t, "get", "--store", te.url, "--sort", "shard-2", "db")
 	requireContains(t, r.stdout, "sort key   shard-2", "owner      alice")
+}
+
+func TestWrittenAt(t *testing.T) {
+	t.Parallel()
+	rec := backend.Record{Version: "v2", Attributes: map[string]string{writtenAtAttribute: "1700000000123 v2"}}
+	if got, ok := writtenAt(rec); !ok || got.UnixMilli() != 1700000000123 {
+		t.Errorf("own stamp: %v %v", got, ok)
+	}
+	rec.Attributes[writtenAtAttribute] = "1700000000123 v1" // left behind by a foreign write
+	if _, ok := writtenAt(rec); ok {
+		t.Error("stale stamp shown")
+	}
+	if v := viewOf(rec); v.WrittenAt != nil || v.Attributes != nil {
+		t.Errorf("view of a stale stamp: %+v", v)
+	}
+	rec.Attributes[writtenAtAttribute] = "1700000000123" // no version: older engines
+	if _, ok := writtenAt(rec); !ok {
+		t.Error("unversioned stamp not shown")
+	}
 }

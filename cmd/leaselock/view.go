@@ -4,15 +4,30 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/leaselock/leaselock/backend"
 )
 
-// writtenAtAttribute is the attribute in which the engine records the
-// writer's wall-clock time (Unix milliseconds) of each write. Records
-// written by other clients (Java) lack it.
+// writtenAtAttribute is where the engine records the writer's wall-clock
+// time of each write, as "<Unix milliseconds> <version>". A stamp naming
+// another version than the record's was left behind by a writer that does
+// not know the attribute (the Java client) and is not shown.
 const writtenAtAttribute = "leaselockWrittenAtMillis"
+
+// writtenAt reads the stamp of rec, if it belongs to rec's version.
+func writtenAt(rec backend.Record) (time.Time, bool) {
+	stamp, version, hasVersion := strings.Cut(rec.Attributes[writtenAtAttribute], " ")
+	if hasVersion && version != rec.Version {
+		return time.Time{}, false
+	}
+	ms, err := strconv.ParseInt(stamp, 10, 64)
+	if err != nil {
+		return time.Time{}, false
+	}
+	return time.UnixMilli(ms).UTC(), true
+}
 
 // lockView is one lock record as ls and get show it.
 type lockView struct {
@@ -36,12 +51,11 @@ func viewOf(rec backend.Record) lockView {
 	if rec.Released {
 		v.State = "released"
 	}
+	if t, ok := writtenAt(rec); ok {
+		v.WrittenAt = &t
+	}
 	for k, val := range rec.Attributes {
 		if k == writtenAtAttribute {
-			if ms, err := strconv.ParseInt(val, 10, 64); err == nil {
-				t := time.UnixMilli(ms).UTC()
-				v.WrittenAt = &t
-			}
 			continue
 		}
 		if v.Attributes == nil {
