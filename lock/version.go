@@ -16,7 +16,11 @@ import (
 // knowing the attribute (the Java client's UpdateItem acquisitions and
 // heartbeats) leaves a stale stamp behind, and a stamp whose version is not
 // the record's is ignored. It is reserved: WithAttributes refuses it.
-const wallClockAttribute = "leaselockWrittenAtMillis"
+const wallClockAttribute = WrittenAtAttribute
+
+// WrittenAtAttribute names the record attribute behind WrittenAt, so tools
+// that list records can hide it.
+const WrittenAtAttribute = "leaselockWrittenAtMillis"
 
 // newVersion returns a random version in UUID form, as the Java client
 // writes, so mixed Go and Java tables look uniform.
@@ -49,20 +53,28 @@ func (c *Client) stamp(rec *backend.Record, now time.Time) {
 	rec.Attributes = attrs
 }
 
+// WrittenAt returns the wall-clock time at which the write that produced
+// rec's current version was sent, when a leaselock client made that write.
+// It is false for records last written by other clients (the Java client),
+// whose writes leave no stamp or a stamp naming an older version.
+func WrittenAt(rec backend.Record) (time.Time, bool) {
+	stamp, version, ok := strings.Cut(rec.Attributes[wallClockAttribute], " ")
+	if !ok || version != rec.Version {
+		return time.Time{}, false
+	}
+	ms, err := strconv.ParseInt(stamp, 10, 64)
+	if err != nil {
+		return time.Time{}, false
+	}
+	return time.UnixMilli(ms), true
+}
+
 // wallExpired reports whether, by the wall clock and the declared maximum
 // skew, rec's lease has certainly ended.
 func (c *Client) wallExpired(rec backend.Record) bool {
 	if c.cfg.wallSkew <= 0 {
 		return false
 	}
-	stamp, version, ok := strings.Cut(rec.Attributes[wallClockAttribute], " ")
-	if !ok || version != rec.Version {
-		return false // not stamped by the write that made this version
-	}
-	ms, err := strconv.ParseInt(stamp, 10, 64)
-	if err != nil {
-		return false
-	}
-	written := time.UnixMilli(ms)
-	return c.clk.Now().After(written.Add(rec.LeaseDuration + c.cfg.wallSkew))
+	written, ok := WrittenAt(rec)
+	return ok && c.clk.Now().After(written.Add(rec.LeaseDuration+c.cfg.wallSkew))
 }

@@ -128,8 +128,8 @@ func TestWrittenAt(t *testing.T) {
 	if v := viewOf(rec); v.WrittenAt != nil || v.Attributes != nil {
 		t.Errorf("view of a stale stamp: %+v", v)
 	}
-	rec.Attributes[writtenAtAttribute] = "1700000000123" // no version: older engines
-	if _, ok := writtenAt(rec); !ok {
-		t.Error("unversioned stamp not shown")
+	rec.Attributes[writtenAtAttribute] = "1700000000123" // no version: not a stamp the engine writes
+	if _, ok := writtenAt(rec); ok {
+		t.Error("unversioned stamp shown")
 	}
 }

@@ -3,30 +3,20 @@ package main
 import (
 	"fmt"
 	"sort"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/leaselock/leaselock/backend"
+	"github.com/leaselock/leaselock/lock"
 )
 
-// writtenAtAttribute is where the engine records the writer's wall-clock
-// time of each write, as "<Unix milliseconds> <version>". A stamp naming
-// another version than the record's was left behind by a writer that does
-// not know the attribute (the Java client) and is not shown.
-const writtenAtAttribute = "leaselockWrittenAtMillis"
+// writtenAtAttribute is the engine's stamp, shown as WrittenAt instead.
+const writtenAtAttribute = lock.WrittenAtAttribute
 
-// writtenAt reads the stamp of rec, if it belongs to rec's version.
+// writtenAt is when the write that made rec's version was sent, in UTC, if
+// a leaselock client made it.
 func writtenAt(rec backend.Record) (time.Time, bool) {
-	stamp, version, hasVersion := strings.Cut(rec.Attributes[writtenAtAttribute], " ")
-	if hasVersion && version != rec.Version {
-		return time.Time{}, false
-	}
-	ms, err := strconv.ParseInt(stamp, 10, 64)
-	if err != nil {
-		return time.Time{}, false
-	}
-	return time.UnixMilli(ms).UTC(), true
+	t, ok := lock.WrittenAt(rec)
+	return t.UTC(), ok
 }
 
 // lockView is one lock record as ls and get show it.
