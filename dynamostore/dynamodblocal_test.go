@@ -1,0 +1,60 @@
+package dynamostore_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"github.com/testcontainers/testcontainers-go"
+	"github.com/testcontainers/testcontainers-go/wait"
+
+	"github.com/leaselock/leaselock/backend"
+	"github.com/leaselock/leaselock/conformance"
+	"github.com/leaselock/leaselock/dynamostore"
+	"github.com/leaselock/leaselock/internal/testservers"
+)
+
+// dynamoDBLocalImage is Amazon's DynamoDB Local. Its licence forbids
+// bundling or downloading it here, so it runs only where a Docker engine can
+// pull it; without one this test skips with the reason, and CI's proof is
+// the moto and dynalite runs above.
+const dynamoDBLocalImage = "amazon/dynamodb-local:2.2.1"
+
+// TestDynamoDBLocal runs both suites on DynamoDB Local in a container.
+func TestDynamoDBLocal(t *testing.T) {
+	testcontainers.SkipIfProviderIsNotHealthy(t)
+	ctx := context.Background()
+	ctr, err := testcontainers.GenericContainer(ctx, testcontainers.GenericContainerRequest{
+		ContainerRequest: testcontainers.ContainerRequest{
+			Image:        dynamoDBLocalImage,
+			Cmd:          []string{"-jar", "DynamoDBLocal.jar", "-inMemory"},
+			ExposedPorts: []string{"8000/tcp"},
+			WaitingFor:   wait.ForListeningPort("8000/tcp").WithStartupTimeout(2 * time.Minute),
+		},
+		Started: true,
+	})
+	testcontainers.CleanupContainer(t, ctr)
+	require.NoError(t, err)
+	endpoint, err := ctr.PortEndpoint(ctx, "8000/tcp", "http")
+	require.NoError(t, err)
+
+	newStores := func(t *testing.T) (backend.Store, backend.Store) {
+		client := testservers.NewClient(endpoint)
+		table := testservers.TableName(t)
+		a, err := dynamostore.New(client, table, nil)
+		require.NoError(t, err)
+		_, err = a.CreateTable(ctx, dynamostore.TableOptions{})
+		require.NoError(t, err)
+		b, err := dynamostore.New(testservers.NewClient(endpoint), table, nil)
+		require.NoError(t, err)
+		return a, b
+	}
+	t.Run("Store", func(t *testing.T) {
+		conformance.RunStore(t, conformance.StoreHarness{NewStores: newStores,
+			MaxKeyBytes: dynamostore.MaxPartitionKeyBytes, MaxDataBytes: 350_000, GuardedOp: guardedPut})
+	})
+	t.Run("Lock", func(t *testing.T) {
+		conformance.RunLock(t, conformance.LockHarness{NewStores: newStores, Remote: true, GuardedOp: guardedPut})
+	})
+}
