@@ -44,14 +44,14 @@ func TestWallClockExpiryAndJavaHolders(t *testing.T) {
 			l, err := g.Acquire(c, key)
 			require.NoError(t, err)
 			require.NoError(t, l.Release(c))
-			require.Contains(t, e.raw(t, key), "leaselockWrittenAtMillis")
+			require.Contains(t, e.raw(t, key), lock.WrittenAtAttribute)
 		}
 		time.Sleep(lease + 200*time.Millisecond)
 
 		j.lock(t, "acquire put")
-		require.NotContains(t, e.raw(t, "put"), "leaselockWrittenAtMillis", "Java's PutItem drops the stamp")
+		require.NotContains(t, e.raw(t, "put"), lock.WrittenAtAttribute, "Java's PutItem drops the stamp")
 		j.lock(t, "acquire update update=true")
-		require.Contains(t, e.raw(t, "update"), "leaselockWrittenAtMillis", "Java's UpdateItem keeps the stale stamp")
+		require.Contains(t, e.raw(t, "update"), lock.WrittenAtAttribute, "Java's UpdateItem keeps the stale stamp")
 
 		errs := make(chan error, 2)
 		for _, key := range []string{"put", "update"} {
