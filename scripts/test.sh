@@ -7,8 +7,9 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-echo "==> installing test servers"
+echo "==> installing test servers and the Java interop driver"
 scripts/install-test-servers.sh
+scripts/install-java-interop.sh
 
 echo "==> gofmt"
 unformatted="$(gofmt -l $(git ls-files '*.go' | grep -v '^testservers/') 2>&1 || true)"
