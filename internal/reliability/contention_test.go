@@ -15,12 +15,27 @@ import (
 	"github.com/leaselock/leaselock/memstore"
 )
 
-// Virtual-time settings for memstore runs: the engine's defaults.
-const (
-	vLease = 20 * time.Second
-	vBeat  = 5 * time.Second
-	vPoll  = time.Second
+// timing is a set of lease settings.
+type timing struct{ lease, beat, poll time.Duration }
+
+var (
+	// virtualTiming: the engine's defaults, for runs in a synctest bubble.
+	virtualTiming = timing{20 * time.Second, 5 * time.Second, time.Second}
+	// remoteTiming: one-second leases for the DynamoDB test servers.
+	remoteTiming = timing{time.Second, 250 * time.Millisecond, 100 * time.Millisecond}
+	// fastTiming: real-time runs on memstore.
+	fastTiming = timing{600 * time.Millisecond, 150 * time.Millisecond, 60 * time.Millisecond}
 )
+
+// client starts a client with these settings; the caller closes it.
+func (tm timing) client(t testing.TB, s backend.Store, owner string, opts ...lock.Option) *lock.Client {
+	t.Helper()
+	base := []lock.Option{lock.WithOwner(owner), lock.WithLeaseDuration(tm.lease),
+		lock.WithHeartbeatPeriod(tm.beat), lock.WithPollPeriod(tm.poll)}
+	c, err := lock.New(s, append(base, opts...)...)
+	require.NoError(t, err)
+	return c
+}
 
 // TestContentionMemstore: 8 clients x 3 goroutines contend for 24 keys on
 // one memstore, in virtual time, with 20-second leases; every hold is
@@ -36,11 +51,11 @@ func TestContentionMemstore(t *testing.T) {
 			keys: keysNamed("mem", 24), workers: 3, target: target,
 			hold:      uniformHold(3*time.Second, 45*time.Second, 0.1),
 			stallRate: 0.01, stallMax: 10 * time.Second,
-			pause: vPoll, tryRate: 0.2, doRate: 0.1, beatRate: 0.05,
+			pause: time.Second, tryRate: 0.2, doRate: 0.1, beatRate: 0.05,
 			resource: newFencedResource(), hist: newHistory(nil), seed: 1,
 		}
 		for i := range 8 {
-			w.clients = append(w.clients, newMemClient(t, store, fmt.Sprint("client-", i)))
+			w.clients = append(w.clients, virtualTiming.client(t, store, fmt.Sprint("client-", i)))
 		}
 		vstart := time.Now()
 		w.run(context.Background())
@@ -56,16 +71,6 @@ func TestContentionMemstore(t *testing.T) {
 	})
 	w.report(t, "memstore", time.Since(start))
 	require.GreaterOrEqual(t, w.res.acquisitions.Load(), target)
-}
-
-// newMemClient starts a client with the virtual-time settings.
-func newMemClient(t *testing.T, s backend.Store, owner string, opts ...lock.Option) *lock.Client {
-	t.Helper()
-	base := []lock.Option{lock.WithOwner(owner), lock.WithLeaseDuration(vLease),
-		lock.WithHeartbeatPeriod(vBeat), lock.WithPollPeriod(vPoll)}
-	c, err := lock.New(s, append(base, opts...)...)
-	require.NoError(t, err)
-	return c
 }
 
 // requireAllFree checks that after Close every key is released (or absent)

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -61,7 +63,8 @@ type workloadResult struct {
 	locks    []*lock.Lock
 	onLost   map[*lock.Lock]int
 	reasons  map[string]int
-	errs     map[string]int // acquire/heartbeat/release errors by class
+	errs     map[string]int    // acquire/heartbeat/release errors by class
+	examples map[string]string // one message per class
 	problems []string
 }
 
@@ -73,13 +76,16 @@ func (r *workloadResult) problem(format string, args ...any) {
 	}
 }
 
-func (r *workloadResult) countErr(class string) {
+func (r *workloadResult) countErr(class string, err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.errs == nil {
-		r.errs = map[string]int{}
+		r.errs, r.examples = map[string]int{}, map[string]string{}
 	}
 	r.errs[class]++
+	if _, ok := r.examples[class]; !ok && err != nil {
+		r.examples[class] = err.Error()
+	}
 }
 
 func (r *workloadResult) acquired(l *lock.Lock) {
@@ -216,6 +222,7 @@ func (w *workload) lossReported(l *lock.Lock, err error) {
 	}
 	w.res.reasons[le.Reason.String()]++
 	w.res.mu.Unlock()
+	w.res.countErr("loss: "+le.Reason.String(), err)
 }
 
 // release releases l, retrying while the store fails: a failed release
@@ -316,14 +323,14 @@ func (w *workload) acquireFailed(stop context.Context, err error) {
 	case stop.Err() != nil && errors.Is(err, context.Canceled):
 		return
 	case errors.Is(err, lock.ErrHeld):
-		w.res.countErr("acquire: held")
+		w.res.countErr("acquire: held", nil)
 	case errors.Is(err, lock.ErrAlreadyHeld):
-		w.res.countErr("acquire: already held by this client")
+		w.res.countErr("acquire: already held by this client", nil)
 	case errors.Is(err, lock.ErrUnknownOutcome):
-		w.res.countErr("acquire: unknown outcome")
+		w.res.countErr("acquire: unknown outcome", err)
 	case w.faults && (errors.Is(err, backend.ErrUnavailable) || errors.Is(err, backend.ErrAmbiguous) ||
 		errors.Is(err, context.DeadlineExceeded)):
-		w.res.countErr("acquire: " + errClass(err))
+		w.res.countErr("acquire: "+errClass(err), err)
 	default:
 		w.res.problem("acquire: unexpected error: %v", err)
 	}
@@ -334,9 +341,9 @@ func (w *workload) countOpErr(op string, err error, l *lock.Lock) {
 	switch {
 	case w.faults && (errors.Is(err, backend.ErrUnavailable) || errors.Is(err, backend.ErrAmbiguous) ||
 		errors.Is(err, context.DeadlineExceeded) || strings.Contains(err.Error(), "not applied")):
-		w.res.countErr(op + ": " + errClass(err))
+		w.res.countErr(op+": "+errClass(err), err)
 	case errors.Is(err, lock.ErrLockLost):
-		w.res.countErr(op + ": lost")
+		w.res.countErr(op+": lost", err)
 	default:
 		w.res.problem("%s %s: unexpected error: %v", op, l.Key(), err)
 	}
@@ -352,6 +359,8 @@ func errClass(err error) string {
 		return "deadline"
 	case errors.Is(err, lock.ErrLockLost):
 		return "lost"
+	case strings.Contains(err.Error(), "not applied"):
+		return "not applied"
 	}
 	return "other"
 }
@@ -412,6 +421,11 @@ func (w *workload) report(t *testing.T, name string, elapsed time.Duration) {
 		r.lostAtRelease.Load(), r.releaseRetry.Load(), r.heartbeats.Load(), r.reasons, sortedCounts(r.errs), elapsed.Round(time.Millisecond))
 	if w.resource != nil {
 		t.Logf("%s: %d guarded writes committed in token order", name, w.resource.writes)
+	}
+	if testing.Verbose() {
+		for _, class := range slices.Sorted(maps.Keys(r.examples)) {
+			t.Logf("%s: e.g. %s", class, r.examples[class])
+		}
 	}
 }
 

@@ -1,0 +1,198 @@
+package reliability
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/leaselock/leaselock/backend"
+	"github.com/leaselock/leaselock/conformance/faultstore"
+	"github.com/leaselock/leaselock/memstore"
+)
+
+// guardedFaults is a faultstore whose guarded writes go straight to the
+// memstore underneath (faultstore has no GuardedWriter of its own), so the
+// fenced resource keeps checking tokens while every lock call is faulty.
+// With cleanReads its Gets bypass the faults too.
+type guardedFaults struct {
+	*faultstore.Store
+	mem        *memstore.Store
+	cleanReads bool
+}
+
+func (g guardedFaults) WriteGuarded(ctx context.Context, gd backend.Guard, ops any) error {
+	return g.mem.WriteGuarded(ctx, gd, ops)
+}
+
+func (g guardedFaults) Get(ctx context.Context, key backend.Key) (backend.Record, error) {
+	if g.cleanReads {
+		return g.mem.Get(ctx, key)
+	}
+	return g.Store.Get(ctx, key)
+}
+
+// writeFaultRates are the faults of the virtual-time run: 14% of writes
+// fail (unavailable; applied but reported ambiguous; lost before being
+// applied; applied with the response dropped and the retry refused).
+//
+// Reads stay clean and there is no latency in that run, because of how
+// testing/synctest and the engine meet: each Lock serialises its writes
+// with a sync.Mutex held across the store call, and a goroutine waiting on
+// a sync.Mutex is not "durably blocked", so while one write sleeps on a
+// timer (a latency fault, or the read-back backoff after a failed read)
+// and another waits for the mutex, virtual time never advances and the
+// bubble hangs. The real-time run below injects every kind.
+var writeFaultRates = faultstore.Rates{
+	Unavailable: 0.04, Ambiguous: 0.04, LostBeforeApply: 0.02, DroppedResponse: 0.04,
+}
+
+// allFaultRates are the faults of the real-time run: 12% of calls fail and
+// 2% more are delayed by longer than the heartbeat period.
+func allFaultRates(beat time.Duration) faultstore.Rates {
+	return faultstore.Rates{
+		Unavailable: 0.04, Ambiguous: 0.03, LostBeforeApply: 0.02, DroppedResponse: 0.03,
+		Latency: 0.02, Delay: beat + beat*3/5,
+	}
+}
+
+var faultKinds = []faultstore.Kind{faultstore.Unavailable, faultstore.Ambiguous, faultstore.LostBeforeApply,
+	faultstore.DroppedResponse, faultstore.Latency}
+
+// TestContentionWithFaults runs the contention workload in virtual time with
+// every client's writes faulty (see writeFaultRates). Nothing unreported may
+// overlap; every loss must be reported (Done, Err, OnLost once); and once
+// every holder is cut off, a fresh client must get every key within one
+// lease plus one poll.
+func TestContentionWithFaults(t *testing.T) {
+	f := &faultRun{tm: virtualTiming, rates: writeFaultRates, cleanReads: true,
+		target: pick[int64](30_000, 200_000), keys: 16, clients: 8, workers: 3, seed: 2}
+	start := time.Now()
+	synctest.Test(t, f.run)
+	f.elapsed = time.Since(start)
+	f.report(t, "memstore+write faults (virtual time)")
+}
+
+// TestContentionWithFaultsRealTime is the same with every fault kind, reads
+// included, and latency spikes longer than the heartbeat period, in real
+// time with sub-second leases.
+func TestContentionWithFaultsRealTime(t *testing.T) {
+	t.Parallel()
+	f := &faultRun{tm: fastTiming, rates: allFaultRates(fastTiming.beat),
+		target: pick[int64](3_000, 20_000), keys: 24, clients: 6, workers: 3, seed: 3}
+	start := time.Now()
+	f.run(t)
+	f.elapsed = time.Since(start)
+	f.report(t, "memstore+all faults (real time)")
+	require.Positive(t, f.injected[faultstore.Latency])
+}
+
+// faultRun is one run of the workload through faultstore.
+type faultRun struct {
+	tm                     timing
+	rates                  faultstore.Rates
+	cleanReads             bool
+	target                 int64
+	keys, clients, workers int
+	seed                   uint64
+	w                      *workload
+	injected               map[faultstore.Kind]int
+	calls                  int
+	start                  time.Time
+	elapsed                time.Duration
+}
+
+func (f *faultRun) run(t *testing.T) {
+	mem := memstore.New()
+	w := &workload{
+		keys: keysNamed("faulty", f.keys), workers: f.workers, target: f.target,
+		hold:      uniformHold(f.tm.lease/10, 2*f.tm.lease, 0.05),
+		stallRate: 0.01, stallMax: f.tm.lease / 2,
+		pause: f.tm.poll, tryRate: 0.2, doRate: 0.1, beatRate: 0.05,
+		resource: newFencedResource(), hist: newHistory(nil), seed: f.seed, faults: true,
+	}
+	f.w = w
+	var stores []*faultstore.Store
+	for i := range f.clients {
+		fs := faultstore.New(mem, nil)
+		fs.SetRates(f.rates, f.seed*100+uint64(i))
+		stores = append(stores, fs)
+		w.clients = append(w.clients, f.tm.client(t, guardedFaults{fs, mem, f.cleanReads}, fmt.Sprint("client-", i)))
+	}
+	w.run(context.Background())
+
+	// Every holder is gone: cut all of them off from the store.
+	f.injected = map[faultstore.Kind]int{}
+	for i, fs := range stores {
+		for _, k := range faultKinds {
+			f.injected[k] += fs.Injected(k)
+		}
+		for _, op := range []faultstore.Op{faultstore.OpGet, faultstore.OpAcquire, faultstore.OpUpdate, faultstore.OpDelete} {
+			f.calls += fs.Calls(op)
+		}
+		fs.SetRates(faultstore.Rates{Unavailable: 1}, uint64(i))
+	}
+	requireNoneStuck(t, mem, w.keys, f.tm)
+
+	for _, c := range w.clients {
+		_ = c.Close(context.Background()) // cut off: releases fail and are reported
+	}
+	w.checkEnded(t)
+	requireClean(t, w.hist)
+	require.Empty(t, w.resource.stale)
+}
+
+func (f *faultRun) report(t *testing.T, name string) {
+	t.Helper()
+	f.w.report(t, name, f.elapsed)
+	total := 0
+	for _, k := range faultKinds {
+		total += f.injected[k]
+	}
+	failed := total - f.injected[faultstore.Latency]
+	t.Logf("%s: faults injected: %d in %d store calls (%.1f%% failed): %v", name, total, f.calls,
+		100*float64(failed)/float64(f.calls), f.injected)
+	require.GreaterOrEqual(t, f.w.res.acquisitions.Load(), f.target)
+	for _, k := range faultKinds {
+		if k != faultstore.Latency || f.rates.Latency > 0 {
+			require.Positive(t, f.injected[k], "no %v fault was injected", k)
+		}
+	}
+	require.GreaterOrEqual(t, float64(failed)/float64(f.calls), 0.10, "at least 10%% of calls must fail")
+}
+
+// requireNoneStuck checks that a fresh client acquires every key within one
+// lease plus one poll period once the old holders are gone (plus one more
+// poll of slack for requests in real time).
+func requireNoneStuck(t *testing.T, s backend.Store, keys []string, tm timing) {
+	t.Helper()
+	fresh := tm.client(t, s, "fresh")
+	defer fresh.Close(context.Background())
+	var wg sync.WaitGroup
+	waited := make([]time.Duration, len(keys))
+	errs := make([]error, len(keys))
+	limit := tm.lease + 2*tm.poll
+	for i, k := range keys {
+		wg.Go(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), limit)
+			defer cancel()
+			begin := time.Now()
+			l, err := fresh.Acquire(ctx, k)
+			waited[i], errs[i] = time.Since(begin), err
+			if err == nil {
+				errs[i] = l.Release(context.Background())
+			}
+		})
+	}
+	wg.Wait()
+	var longest time.Duration
+	for i, k := range keys {
+		require.NoError(t, errs[i], "%s stuck after every holder was cut off (waited %v)", k, waited[i])
+		longest = max(longest, waited[i])
+	}
+	t.Logf("after every holder was cut off, a fresh client took all %d keys within %v (lease %v)", len(keys), longest, tm.lease)
+}
