@@ -1,0 +1,82 @@
+package reliability
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/stretchr/testify/require"
+
+	"github.com/leaselock/leaselock/dynamostore"
+	"github.com/leaselock/leaselock/internal/testservers"
+)
+
+var servers = []testservers.Kind{testservers.Dynalite, testservers.Moto}
+
+// dynamoTable is one fresh table on one test server.
+type dynamoTable struct {
+	srv   *testservers.Server
+	table string
+}
+
+// newDynamoTable creates a table for t on the server of the given kind
+// (skipping, or failing under LEASELOCK_REQUIRE_SERVERS=1, when it is not
+// installed).
+func newDynamoTable(t *testing.T, kind testservers.Kind, opts *dynamostore.Options) *dynamoTable {
+	t.Helper()
+	d := &dynamoTable{srv: testservers.Get(t, kind), table: testservers.TableName(t)}
+	st := d.store(t, opts)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	_, err := st.CreateTable(ctx, dynamostore.TableOptions{})
+	require.NoError(t, err)
+	return d
+}
+
+// store returns a store on the table through its own client (its own
+// connection pool), as a separate process would have.
+func (d *dynamoTable) store(t *testing.T, opts *dynamostore.Options, optFns ...func(*dynamodb.Options)) *dynamostore.Store {
+	t.Helper()
+	fns := append([]func(*dynamodb.Options){dynamostore.Retries(4, 200*time.Millisecond)}, optFns...)
+	st, err := dynamostore.New(d.srv.Client(fns...), d.table, opts)
+	require.NoError(t, err)
+	return st
+}
+
+// TestContentionDynamo runs the contention workload on each DynamoDB test
+// server in real time with one-second leases: 4 clients (each with its own
+// HTTP client) x 4 goroutines on 16 keys.
+func TestContentionDynamo(t *testing.T) {
+	for _, kind := range servers {
+		t.Run(string(kind), func(t *testing.T) {
+			t.Parallel()
+			d := newDynamoTable(t, kind, nil)
+			w := &workload{
+				keys: keysNamed("dyn", 16), workers: 4,
+				target:    pick[int64](2_000, 5_000),
+				hold:      uniformHold(remoteTiming.beat/2, 2*remoteTiming.lease, 0.03),
+				stallRate: 0.005, stallMax: remoteTiming.lease / 2,
+				pause: remoteTiming.poll, tryRate: 0.2, doRate: 0.1, beatRate: 0.05,
+				hist: newHistory(nil), seed: 4,
+			}
+			for i := range 4 {
+				w.clients = append(w.clients, remoteTiming.client(t, d.store(t, nil), fmt.Sprint("client-", i)))
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), pick(4*time.Minute, 20*time.Minute))
+			defer cancel()
+			start := time.Now()
+			w.run(ctx)
+			elapsed := time.Since(start)
+			for _, c := range w.clients {
+				require.NoError(t, c.Close(context.Background()))
+			}
+			w.checkEnded(t)
+			requireClean(t, w.hist)
+			requireAllFree(t, d.store(t, nil), w.keys)
+			w.report(t, string(kind), elapsed)
+			require.GreaterOrEqual(t, w.res.acquisitions.Load(), w.target, "the run timed out")
+		})
+	}
+}
