@@ -41,6 +41,13 @@ type workload struct {
 	hist      *history
 	seed      uint64
 
+	// cuts, when set, holds one cutStore per client: half the stalled holds
+	// are then cut off from the store (every write of that one lock
+	// fails, its release after expiry included) instead of stopping their
+	// heartbeats with MaxHold, so waiters must take over by watching the
+	// record for a whole lease on their own clocks.
+	cuts []*cutStore
+
 	// faults says store errors are expected; without it any error other
 	// than the lock's own outcomes is a failure.
 	faults bool
@@ -53,6 +60,7 @@ type workloadResult struct {
 	acquisitions  atomic.Int64
 	viaTry, viaDo atomic.Int64
 	stalls        atomic.Int64
+	cutOff        atomic.Int64
 	lost          atomic.Int64 // told by Done during the hold
 	lostAtRelease atomic.Int64 // told by Release's error
 	releaseRetry  atomic.Int64
@@ -115,13 +123,13 @@ func (w *workload) run(ctx context.Context) {
 	for ci, c := range w.clients {
 		for g := range w.workers {
 			rng := rand.New(rand.NewPCG(w.seed, uint64(ci*1000+g)))
-			wg.Go(func() { w.worker(stop, cancel, c, rng) })
+			wg.Go(func() { w.worker(stop, cancel, ci, c, rng) })
 		}
 	}
 	wg.Wait()
 }
 
-func (w *workload) worker(stop context.Context, cancel context.CancelFunc, c *lock.Client, rng *rand.Rand) {
+func (w *workload) worker(stop context.Context, cancel context.CancelFunc, ci int, c *lock.Client, rng *rand.Rand) {
 	for stop.Err() == nil {
 		if w.res.acquisitions.Load() >= w.target {
 			cancel()
@@ -132,15 +140,16 @@ func (w *workload) worker(stop context.Context, cancel context.CancelFunc, c *lo
 		case x < w.doRate:
 			w.doOnce(stop, c, key, rng)
 		default:
-			w.acquireOnce(stop, c, key, rng, x < w.doRate+w.tryRate)
+			w.acquireOnce(stop, ci, c, key, rng, x < w.doRate+w.tryRate)
 		}
 	}
 }
 
-func (w *workload) acquireOnce(stop context.Context, c *lock.Client, key string, rng *rand.Rand, try bool) {
+func (w *workload) acquireOnce(stop context.Context, ci int, c *lock.Client, key string, rng *rand.Rand, try bool) {
 	opts := []lock.AcquireOption{lock.OnLost(w.res.onLostCallback)}
 	stall := rng.Float64() < w.stallRate
-	if stall {
+	cut := stall && w.cuts != nil && rng.IntN(2) == 0
+	if stall && !cut {
 		opts = append(opts, lock.MaxHold(time.Duration(rng.Int64N(int64(w.stallMax)+1))))
 	}
 	var l *lock.Lock
@@ -160,10 +169,14 @@ func (w *workload) acquireOnce(stop context.Context, c *lock.Client, key string,
 	if stall {
 		w.res.stalls.Add(1)
 	}
+	if cut {
+		w.res.cutOff.Add(1)
+		w.cuts[ci].cut(l)
+	}
 	hd := w.hist.begin(key, l)
 	w.res.acquired(l)
 	w.guardedWrite(l, key)
-	if rng.Float64() < w.beatRate {
+	if !cut && rng.Float64() < w.beatRate {
 		err := l.Heartbeat(context.Background(), lock.WithNewData(fmt.Appendf(nil, "beat-%d", l.Token())))
 		w.res.heartbeats.Add(1)
 		if err != nil {
@@ -339,6 +352,8 @@ func (w *workload) acquireFailed(stop context.Context, err error) {
 
 func (w *workload) countOpErr(op string, err error, l *lock.Lock) {
 	switch {
+	case errors.Is(err, errCut):
+		w.res.countErr(op+": cut off", err)
 	case w.faults && (errors.Is(err, backend.ErrUnavailable) || errors.Is(err, backend.ErrAmbiguous) ||
 		errors.Is(err, context.DeadlineExceeded) || strings.Contains(err.Error(), "not applied")):
 		w.res.countErr(op+": "+errClass(err), err)
@@ -415,9 +430,9 @@ func (w *workload) report(t *testing.T, name string, elapsed time.Duration) {
 	s := w.hist.stats()
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	t.Logf("%s: %d acquisitions (%d TryAcquire, %d Do, %d stalled), %d holds checked, %d lost and told by Done, %d told by Release, "+
+	t.Logf("%s: %d acquisitions (%d TryAcquire, %d Do, %d stalled of which %d cut off), %d holds checked, %d lost and told by Done, %d told by Release, "+
 		"%d release retries, %d manual heartbeats; loss reasons %v; errors %s; took %v",
-		name, r.acquisitions.Load(), r.viaTry.Load(), r.viaDo.Load(), r.stalls.Load(), s.holds, r.lost.Load(),
+		name, r.acquisitions.Load(), r.viaTry.Load(), r.viaDo.Load(), r.stalls.Load(), r.cutOff.Load(), s.holds, r.lost.Load(),
 		r.lostAtRelease.Load(), r.releaseRetry.Load(), r.heartbeats.Load(), r.reasons, sortedCounts(r.errs), elapsed.Round(time.Millisecond))
 	if w.resource != nil {
 		t.Logf("%s: %d guarded writes committed in token order", name, w.resource.writes)
@@ -463,4 +478,56 @@ func uniformHold(short, long_ time.Duration, longFrac float64) func(*rand.Rand) 
 		}
 		return time.Duration(r.Int64N(int64(short) + 1))
 	}
+}
+
+// cutStore cuts individual locks off from the store: every Update or
+// Delete of a cut lock's record (same key and fencing token) fails as
+// unavailable, as if that holder were partitioned away.
+type cutStore struct {
+	backend.Store
+	mu   sync.Mutex
+	cuts map[backend.Key]uint64
+}
+
+func newCutStore(s backend.Store) *cutStore {
+	return &cutStore{Store: s, cuts: map[backend.Key]uint64{}}
+}
+
+func (c *cutStore) cut(l *lock.Lock) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.cuts[backend.Key{Partition: l.Key(), Sort: l.SortKey()}] = l.Token()
+}
+
+func (c *cutStore) isCut(k backend.Key, token uint64) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t, ok := c.cuts[k]
+	return ok && t == token
+}
+
+var errCut = fmt.Errorf("%w: reliability: this holder is cut off", backend.ErrUnavailable)
+
+func (c *cutStore) Update(ctx context.Context, rec backend.Record, expect string) (backend.Record, error) {
+	if c.isCut(rec.Key, rec.Token) {
+		return backend.Record{}, errCut
+	}
+	return c.Store.Update(ctx, rec, expect)
+}
+
+func (c *cutStore) Delete(ctx context.Context, key backend.Key, expect string) error {
+	if cur, err := c.Store.Get(ctx, key); err == nil && cur.Version == expect && c.isCut(key, cur.Token) {
+		return errCut
+	}
+	return c.Store.Delete(ctx, key, expect)
+}
+
+// WriteGuarded passes guarded writes through (the holder's application
+// writes are not what is cut).
+func (c *cutStore) WriteGuarded(ctx context.Context, g backend.Guard, ops any) error {
+	gw, ok := c.Store.(backend.GuardedWriter)
+	if !ok {
+		return fmt.Errorf("%w: %T has no guarded writes", backend.ErrInvalid, c.Store)
+	}
+	return gw.WriteGuarded(ctx, g, ops)
 }
