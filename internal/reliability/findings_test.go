@@ -6,6 +6,7 @@ package reliability
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/leaselock/leaselock/backend"
 	"github.com/leaselock/leaselock/conformance/faultstore"
+	"github.com/leaselock/leaselock/internal/testservers"
 	"github.com/leaselock/leaselock/lock"
 	"github.com/leaselock/leaselock/memstore"
 )
@@ -239,4 +241,61 @@ func requireNoRecords(t *testing.T, s backend.Lister) {
 	page, err := s.List(context.Background(), backend.ListRequest{})
 	require.NoError(t, err)
 	require.Empty(t, page.Records, "nothing may be written")
+}
+
+// TestNonUTF8StringsAreRefusedOrKept: DynamoDB strings are UTF-8 and the
+// SDK sends JSON, so an owner name, attribute name or attribute value that
+// is not valid UTF-8 arrives with each bad byte replaced by U+FFFD (seen on
+// dynalite and moto). Nothing refuses such strings, so they are silently
+// rewritten, and the engine, which compares the owner on the record with
+// its own, then misjudges its own writes: here an ambiguous heartbeat that
+// did land is reported as a steal "by alice\uFFFD" (the fuzz test in
+// dynamostore finds the rewriting in seconds).
+//
+// Fix: refuse them up front: lock.New with ErrInvalidOption for a non-UTF-8
+// owner, WithAttributes likewise, and dynamostore's checkRecord with
+// backend.ErrInvalid for any non-UTF-8 string it would send (owner,
+// version, attribute names and values).
+func TestNonUTF8StringsAreRefusedOrKept(t *testing.T) {
+	ctx := context.Background()
+	t.Run("owner", func(t *testing.T) {
+		d := newDynamoTable(t, testservers.Dynalite, nil)
+		store := d.store(t, nil)
+		fs := faultstore.New(store, nil)
+		c, err := lock.New(fs, lock.WithOwner("alice\xff"), lock.WithLeaseDuration(badTiming.lease),
+			lock.WithHeartbeatPeriod(badTiming.beat))
+		if err != nil {
+			require.ErrorIs(t, err, lock.ErrInvalidOption)
+			return
+		}
+		defer c.Close(ctx)
+		l, err := c.Acquire(ctx, "k")
+		if err != nil {
+			require.ErrorIs(t, err, backend.ErrInvalid)
+			return
+		}
+		fs.Inject(faultstore.OpUpdate, faultstore.Ambiguous) // the heartbeat lands; its answer is lost
+		for range 6 {
+			fs.Inject(faultstore.OpGet, faultstore.Unavailable) // and cannot be read back
+		}
+		require.Error(t, l.Heartbeat(ctx))
+		require.NoError(t, l.Heartbeat(ctx), "the record found is our own heartbeat, not a steal")
+		rec, err := store.Get(ctx, backend.Key{Partition: "k"})
+		require.NoError(t, err)
+		require.Equal(t, "alice\xff", rec.Owner, "the owner was rewritten on its way to the table")
+	})
+	t.Run("attributes", func(t *testing.T) {
+		d := newDynamoTable(t, testservers.Dynalite, nil)
+		store := d.store(t, nil)
+		c := badTiming.client(t, store, "alice")
+		defer c.Close(ctx)
+		_, err := c.Acquire(ctx, "k", lock.WithAttributes(map[string]string{"note\xfe": "value\xff"}))
+		if err != nil {
+			require.True(t, errors.Is(err, lock.ErrInvalidOption) || errors.Is(err, backend.ErrInvalid), "%v", err)
+			return
+		}
+		rec, err := store.Get(ctx, backend.Key{Partition: "k"})
+		require.NoError(t, err)
+		require.Equal(t, "value\xff", rec.Attributes["note\xfe"], "attributes were rewritten: %q", rec.Attributes)
+	})
 }
