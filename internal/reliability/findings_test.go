@@ -92,7 +92,11 @@ func TestAcquireNeverReturnsAnExpiredLease(t *testing.T) {
 		start := time.Now()
 		got := make(chan result, 1)
 		go func() {
-			l, err := alice.Acquire(ctx, "k")
+			// Bounded: once the engine declines the late lease, a waiting
+			// Acquire goes on waiting for bob, who never releases.
+			actx, cancel := context.WithTimeout(ctx, 3*virtualTiming.lease)
+			defer cancel()
+			l, err := alice.Acquire(actx, "k")
 			got <- result{l, err, time.Since(start)}
 		}()
 		synctest.Wait() // alice's write is in the store; its answer is on its way
