@@ -17,6 +17,10 @@ var ErrNoRecord = errors.New("lock: no record for key")
 // and taken over once this client has seen the same record version for a
 // whole lease on its own clock (or, with WithWallClockExpiry, once the
 // record's wall-clock stamp is older than lease plus skew).
+//
+// A lock is never returned without lease left: if the store's answer comes
+// back after the lease it granted has ended, Acquire hands the key back and
+// fails with a *LostError (errors.Is ErrExpired).
 func (c *Client) Acquire(ctx context.Context, key string, opts ...AcquireOption) (*Lock, error) {
 	return c.acquire(ctx, key, opts, true)
 }
@@ -69,7 +73,14 @@ func (c *Client) acquire(ctx context.Context, name string, opts []AcquireOption,
 				if s.current != nil {
 					rec = *s.current
 				}
-				return c.adopt(ctx, name, a, rec, sentAt)
+				if c.clk.Since(sentAt) < c.cfg.localLease(c.cfg.lease) {
+					return c.adopt(ctx, name, a, rec, sentAt)
+				}
+				// The answer came after the lease it won had ended: another
+				// client may hold the key by now. Hand it back if it is
+				// still ours, and never return a lock with no lease left.
+				c.giveBack(ctx, rec)
+				return nil, &LostError{Key: key.String(), Reason: Expired, Cause: errLateAnswer}
 			case unknown:
 				return nil, fmt.Errorf("%w: acquire %q: %w", ErrUnknownOutcome, key, s.err)
 			case notSent:
@@ -133,6 +144,17 @@ func (c *Client) acquire(ctx context.Context, name string, opts []AcquireOption,
 		}
 		write = false
 	}
+}
+
+var errLateAnswer = errors.New("the store answered the acquire after its lease had ended")
+
+// giveBack marks rec released if the store still holds exactly rec: a lease
+// acquired too late to use. Best effort; otherwise the lease lapses.
+func (c *Client) giveBack(ctx context.Context, rec backend.Record) {
+	next := rec
+	next.Released = true
+	c.stamp(&next, c.clk.Now())
+	_, _ = c.store.Update(ctx, next, rec.Version)
 }
 
 // alreadyHeld handles a key this client holds: the same Lock back when

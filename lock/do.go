@@ -3,6 +3,7 @@ package lock
 import (
 	"context"
 	"errors"
+	"fmt"
 )
 
 // Do acquires key, runs fn while holding it, and releases it when fn
@@ -11,7 +12,14 @@ import (
 // The result joins fn's error, the loss (a *LostError) if the lock was lost
 // while fn ran, and any release error.
 func (c *Client) Do(ctx context.Context, key string, fn func(ctx context.Context, l *Lock) error, opts ...AcquireOption) error {
-	l, err := c.Acquire(ctx, key, append(opts, HeartbeatWhile(ctx))...)
+	if fn == nil {
+		return fmt.Errorf("%w: Do needs a function", ErrInvalidOption)
+	}
+	// Heartbeats last while fn runs and the release is tried, no longer: if
+	// the release fails the lease lapses instead of outliving the work.
+	beat, stopBeats := context.WithCancel(ctx)
+	defer stopBeats()
+	l, err := c.Acquire(ctx, key, append(opts, HeartbeatWhile(beat))...)
 	if err != nil {
 		return err
 	}

@@ -73,8 +73,10 @@ func (c *Client) backgroundBeat(l *Lock) {
 // from the moment before sending (invariant 2). Ambiguous outcomes are
 // resolved by version, never assumed to be a steal (invariant 6).
 func (c *Client) renew(ctx context.Context, l *Lock, data *[]byte) error {
-	l.writeMu.Lock()
-	defer l.writeMu.Unlock()
+	if err := l.beginWrite(ctx); err != nil {
+		return err
+	}
+	defer l.endWrite()
 	for attempt := 0; ; attempt++ {
 		l.mu.Lock()
 		if !l.heldLocked() {
@@ -108,8 +110,12 @@ func (c *Client) renew(ctx context.Context, l *Lock, data *[]byte) error {
 		if s.current != nil && s.current.Version == cur.Version {
 			return fmt.Errorf("lock: heartbeat %q: not applied", l.key)
 		}
-		// An earlier write of ours whose outcome was unknown did land: adopt
-		// it and write again on top of it.
+		// An earlier write of ours whose outcome was unknown did land: a
+		// release ends the lock; a heartbeat is adopted and written over.
+		if _, ok := l.pendingSentAt(s.current); ok && s.current.Released {
+			l.end(Released, ErrReleased)
+			return ErrReleased
+		}
 		if sentAt, ok := l.pendingSentAt(s.current); ok && attempt < 2 {
 			c.renewed(l, *s.current, sentAt)
 			continue
@@ -174,17 +180,32 @@ func (c *Client) leaseEvent(e event) {
 // another lease. Best effort: when the store is unreachable the lease
 // simply lapses.
 func (c *Client) releaseLapsed(l *Lock) {
-	l.writeMu.Lock()
-	defer l.writeMu.Unlock()
-	l.mu.Lock()
-	next := l.rec.Clone()
-	l.mu.Unlock()
-	expect := next.Version
-	next.Released = true
-	c.stamp(&next, c.clk.Now())
 	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.heartbeat)
 	defer cancel()
-	if _, err := c.store.Update(ctx, next, expect); err == nil {
-		c.log.Debug("leaselock: released lapsed lease", "key", l.key.String())
+	if l.beginWrite(ctx) != nil {
+		return
+	}
+	defer l.endWrite()
+	l.mu.Lock()
+	cur := l.rec.Clone()
+	l.mu.Unlock()
+	for range 3 {
+		next := cur
+		next.Released = true
+		c.stamp(&next, c.clk.Now())
+		_, err := c.store.Update(ctx, next, cur.Version)
+		if err == nil {
+			c.log.Debug("leaselock: released lapsed lease", "key", l.key.String())
+			return
+		}
+		// A heartbeat whose outcome was unknown may have landed after all.
+		var ce *backend.ConflictError
+		if !errors.As(err, &ce) || ce.Current == nil || ce.Current.Released {
+			return
+		}
+		if _, ours := l.pendingSentAt(ce.Current); !ours {
+			return
+		}
+		cur = *ce.Current
 	}
 }

@@ -2,6 +2,7 @@ package lock
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 
@@ -20,9 +21,11 @@ type Lock struct {
 	cancel context.CancelCauseFunc
 	done   chan struct{}
 
-	// writeMu serialises this lock's store writes (heartbeat, release,
-	// data change): each write's expected version is the previous write's.
-	writeMu sync.Mutex
+	// writing is a one-slot semaphore that serialises this lock's store
+	// writes (heartbeat, release, data change): each write's expected
+	// version is the previous write's. A channel, not a mutex, so a caller
+	// waiting behind a slow write can give up when its context ends.
+	writing chan struct{}
 
 	mu         sync.Mutex
 	rec        backend.Record // as last written by us
@@ -38,7 +41,7 @@ type Lock struct {
 
 func newLock(c *Client, name string, a acquireConfig, rec backend.Record, sentAt time.Time) *Lock {
 	l := &Lock{c: c, key: rec.Key, name: name, token: rec.Token, opts: a, rec: rec, renewedAt: sentAt,
-		done: make(chan struct{})}
+		done: make(chan struct{}), writing: make(chan struct{}, 1)}
 	l.ctx, l.cancel = context.WithCancelCause(context.Background())
 	if a.maxHold > 0 {
 		l.heldUntil = sentAt.Add(a.maxHold)
@@ -156,9 +159,23 @@ func (l *Lock) addPending(version string, sentAt time.Time) {
 	l.pending[version] = sentAt
 }
 
-// pendingSentAt reports whether cur is a record we wrote earlier, and when.
+// beginWrite takes the lock's write slot, or fails when ctx ends first.
+func (l *Lock) beginWrite(ctx context.Context) error {
+	select {
+	case l.writing <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("lock: %q: waiting for an earlier write: %w", l.key, context.Cause(ctx))
+	}
+}
+
+// endWrite gives the write slot back.
+func (l *Lock) endWrite() { <-l.writing }
+
+// pendingSentAt reports whether cur is a record we wrote earlier (a
+// heartbeat or a release whose outcome was unknown), and when.
 func (l *Lock) pendingSentAt(cur *backend.Record) (time.Time, bool) {
-	if cur == nil || cur.Owner != l.c.cfg.owner || cur.Token != l.token || cur.Released {
+	if cur == nil || cur.Owner != l.c.cfg.owner || cur.Token != l.token {
 		return time.Time{}, false
 	}
 	l.mu.Lock()

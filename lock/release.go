@@ -45,12 +45,14 @@ func (l *Lock) Release(ctx context.Context, opts ...ReleaseOption) error {
 	if r.data != nil && r.delete {
 		return fmt.Errorf("%w: ReleaseWithData and delete-on-release together", ErrInvalidOption)
 	}
-	l.writeMu.Lock()
-	defer l.writeMu.Unlock()
+	if err := l.beginWrite(ctx); err != nil {
+		return err // still held: the earlier write goes on
+	}
+	defer l.endWrite()
 	return l.c.releaseRecord(ctx, l, r.data, r.delete)
 }
 
-// releaseRecord performs the release write; callers hold l.writeMu, or own
+// releaseRecord performs the release write; callers hold the write slot, or own
 // l exclusively (a lock not yet tracked).
 func (c *Client) releaseRecord(ctx context.Context, l *Lock, data *[]byte, del bool) error {
 	l.mu.Lock()
@@ -74,18 +76,28 @@ func (c *Client) releaseRecord(ctx context.Context, l *Lock, data *[]byte, del b
 		if data != nil {
 			next.Data = *data
 		}
-		c.stamp(&next, c.clk.Now())
+		sentAt := c.clk.Now()
+		c.stamp(&next, sentAt)
+		l.addPending(next.Version, sentAt) // a retry must recognise it if it lands
 		_, err := c.store.Update(ctx, next, cur.Version)
 		s = c.settle(ctx, l.key, next.Version, err)
 	}
 	switch {
 	case s.outcome == applied:
-		l.end(Released, ErrReleased)
+		if !l.end(Released, ErrReleased) {
+			// The lease ran out while the release was on its way: the
+			// record is released, but the hold had already ended.
+			return l.Err()
+		}
 		c.log.Debug("leaselock: released", "key", l.key.String(), "token", l.token)
 		return nil
 	case s.outcome == refused && s.current != nil && s.current.Version == cur.Version:
 		return fmt.Errorf("lock: release %q: not applied; still held", l.key)
 	case s.outcome == refused:
+		if _, ok := l.pendingSentAt(s.current); ok && s.current.Released {
+			l.end(Released, ErrReleased) // an earlier release of ours landed
+			return nil
+		}
 		if at, ok := l.pendingSentAt(s.current); ok {
 			// A heartbeat of ours with an unknown outcome landed: release on top of it.
 			l.renewed(*s.current, at)
