@@ -15,31 +15,11 @@
 # Options: --force rebuilds even when the jar is up to date.
 set -euo pipefail
 
-root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+script=install-java-interop
+# shellcheck source=lib/install.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/install.sh"
 project="$root/interop/java"
 jar="$project/target/leaselock-java-interop.jar"
-force=0
-for arg in "$@"; do
-	case "$arg" in
-	--force) force=1 ;;
-	*)
-		echo "usage: $0 [--force]" >&2
-		exit 2
-		;;
-	esac
-done
-
-log="$(mktemp)"
-trap 'rm -f "$log"' EXIT
-
-fail() {
-	echo "install-java-interop: $1" >&2
-	if [ -s "$log" ]; then
-		echo "--- output ---" >&2
-		sed 's/\x1b\[[0-9;]*m//g' "$log" >&2 # Maven colours some lines even in batch mode
-	fi
-	exit 1
-}
 
 up_to_date() {
 	[ -f "$jar" ] && [ -f "$project/target/lib/dynamodb-lock-client-1.4.0.jar" ] || return 1

@@ -17,35 +17,11 @@
 # Options: --force reinstalls both servers.
 set -euo pipefail
 
-root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+script=install-test-servers
+# shellcheck source=lib/install.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/install.sh"
 servers="$root/testservers"
 venv="$root/.cache/venv"
-force=0
-for arg in "$@"; do
-	case "$arg" in
-	--force) force=1 ;;
-	*)
-		echo "usage: $0 [--force]" >&2
-		exit 2
-		;;
-	esac
-done
-
-log="$(mktemp)"
-trap 'rm -f "$log"' EXIT
-
-fail() {
-	echo "install-test-servers: $1" >&2
-	if [ -s "$log" ]; then
-		echo "--- output ---" >&2
-		tail -n 60 "$log" >&2
-	fi
-	exit 1
-}
-
-need() {
-	command -v "$1" >/dev/null 2>&1 || fail "$1 not found on PATH ($2)"
-}
 
 hash_of() { sha256sum "$@" | sha256sum | cut -d' ' -f1; }
 
