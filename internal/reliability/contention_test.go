@@ -2,7 +2,6 @@ package reliability
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"testing"
 	"testing/synctest"
@@ -86,27 +85,4 @@ func TestContentionMemstore(t *testing.T) {
 	})
 	w.report(t, "memstore", time.Since(start))
 	require.GreaterOrEqual(t, w.res.acquisitions.Load(), target)
-}
-
-// requireAllFree checks that after Close every key is released (or absent)
-// in the store, and that a fresh client takes each one at once.
-func requireAllFree(t *testing.T, s backend.Store, keys []string) {
-	t.Helper()
-	ctx := context.Background()
-	for _, k := range keys {
-		rec, err := s.Get(ctx, backend.Key{Partition: k})
-		if errors.Is(err, backend.ErrNotFound) {
-			continue
-		}
-		require.NoError(t, err)
-		require.True(t, rec.Released, "%s still held by %s after every client closed", k, rec.Owner)
-	}
-	fresh, err := lock.New(s, lock.WithOwner("fresh"))
-	require.NoError(t, err)
-	defer fresh.Close(ctx)
-	for _, k := range keys {
-		l, err := fresh.TryAcquire(ctx, k)
-		require.NoError(t, err, "%s", k)
-		require.NoError(t, l.Release(ctx))
-	}
 }

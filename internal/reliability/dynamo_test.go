@@ -57,12 +57,14 @@ func TestContentionDynamo(t *testing.T) {
 				keys: keysNamed("dyn", 16), workers: 4,
 				target:    pick[int64](2_000, 5_000),
 				hold:      uniformHold(remoteTiming.beat/2, 2*remoteTiming.lease, 0.03),
-				stallRate: 0.005, stallMax: remoteTiming.lease / 2,
+				stallRate: 0.01, stallMax: remoteTiming.lease / 2,
 				pause: remoteTiming.poll, tryRate: 0.2, doRate: 0.1, beatRate: 0.05,
 				hist: newHistory(nil), seed: 4,
 			}
 			for i := range 4 {
-				w.clients = append(w.clients, remoteTiming.client(t, d.store(t, nil), fmt.Sprint("client-", i)))
+				cs := newCutStore(d.store(t, nil))
+				w.cuts = append(w.cuts, cs)
+				w.clients = append(w.clients, remoteTiming.client(t, cs, fmt.Sprint("client-", i)))
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), pick(4*time.Minute, 20*time.Minute))
 			defer cancel()
@@ -74,7 +76,7 @@ func TestContentionDynamo(t *testing.T) {
 			}
 			w.checkEnded(t)
 			requireClean(t, w.hist)
-			requireAllFree(t, d.store(t, nil), w.keys)
+			requireNoneStuck(t, d.store(t, nil), w.keys, remoteTiming)
 			w.report(t, string(kind), elapsed)
 			require.GreaterOrEqual(t, w.res.acquisitions.Load(), w.target, "the run timed out")
 		})

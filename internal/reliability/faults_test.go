@@ -123,19 +123,21 @@ func (f *faultRun) run(t *testing.T) {
 		stores = append(stores, fs)
 		w.clients = append(w.clients, f.tm.client(t, guardedFaults{fs, mem, f.cleanReads}, fmt.Sprint("client-", i)))
 	}
-	w.run(context.Background())
-
-	// Every holder is gone: cut all of them off from the store.
+	// Once the target is reached every holder vanishes at once, mid-hold:
+	// all of them are cut off from the store.
 	f.injected = map[faultstore.Kind]int{}
-	for i, fs := range stores {
-		for _, k := range faultKinds {
-			f.injected[k] += fs.Injected(k)
+	w.atTarget = func() {
+		for i, fs := range stores {
+			for _, k := range faultKinds {
+				f.injected[k] += fs.Injected(k)
+			}
+			for _, op := range []faultstore.Op{faultstore.OpGet, faultstore.OpAcquire, faultstore.OpUpdate, faultstore.OpDelete} {
+				f.calls += fs.Calls(op)
+			}
+			fs.SetRates(faultstore.Rates{Unavailable: 1}, uint64(i))
 		}
-		for _, op := range []faultstore.Op{faultstore.OpGet, faultstore.OpAcquire, faultstore.OpUpdate, faultstore.OpDelete} {
-			f.calls += fs.Calls(op)
-		}
-		fs.SetRates(faultstore.Rates{Unavailable: 1}, uint64(i))
 	}
+	w.run(context.Background())
 	requireNoneStuck(t, mem, w.keys, f.tm)
 
 	for _, c := range w.clients {
@@ -194,5 +196,5 @@ func requireNoneStuck(t *testing.T, s backend.Store, keys []string, tm timing) {
 		require.NoError(t, errs[i], "%s stuck after every holder was cut off (waited %v)", k, waited[i])
 		longest = max(longest, waited[i])
 	}
-	t.Logf("after every holder was cut off, a fresh client took all %d keys within %v (lease %v)", len(keys), longest, tm.lease)
+	t.Logf("once the holders were gone, a fresh client took all %d keys within %v (lease %v)", len(keys), longest, tm.lease)
 }

@@ -48,6 +48,11 @@ type workload struct {
 	// record for a whole lease on their own clocks.
 	cuts []*cutStore
 
+	// atTarget, when set, runs once, as soon as the target is reached and
+	// before the workers stop: while they still hold keys.
+	atTarget func()
+	once     sync.Once
+
 	// faults says store errors are expected; without it any error other
 	// than the lock's own outcomes is a failure.
 	faults bool
@@ -132,6 +137,9 @@ func (w *workload) run(ctx context.Context) {
 func (w *workload) worker(stop context.Context, cancel context.CancelFunc, ci int, c *lock.Client, rng *rand.Rand) {
 	for stop.Err() == nil {
 		if w.res.acquisitions.Load() >= w.target {
+			if w.atTarget != nil {
+				w.once.Do(w.atTarget)
+			}
 			cancel()
 			return
 		}
