@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"time"
+	"unicode/utf8"
 )
 
 // AcquireOption configures one Acquire or TryAcquire.
@@ -107,9 +108,12 @@ func newAcquireConfig(c *config, opts []AcquireOption) (acquireConfig, error) {
 	case a.dangerRequired && (a.onDanger == nil || a.safeTime <= 0 || a.safeTime >= c.lease):
 		return a, bad("OnDanger needs a callback and a safe time in (0, lease %v), got %v", c.lease, a.safeTime)
 	}
-	for name := range a.attrs {
-		if name == "" || name == wallClockAttribute {
+	for name, value := range a.attrs {
+		switch {
+		case name == "" || name == wallClockAttribute:
 			return a, bad("attribute name %q is empty or reserved", name)
+		case !utf8.ValidString(name) || !utf8.ValidString(value):
+			return a, bad("attribute %q is not valid UTF-8", name)
 		}
 	}
 	return a, nil

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"time"
+	"unicode/utf8"
 
 	"github.com/benbjohnson/clock"
 )
@@ -119,6 +120,10 @@ func (c config) validate() error {
 	switch {
 	case c.owner == "":
 		return bad("empty owner name")
+	case !utf8.ValidString(c.owner):
+		// Stores keep strings as UTF-8 (DynamoDB rewrites invalid bytes):
+		// a rewritten owner would no longer recognise its own record.
+		return bad("owner name %q is not valid UTF-8", c.owner)
 	case c.lease <= 0:
 		return bad("lease duration %v is not positive", c.lease)
 	case c.heartbeat <= 0:

@@ -14,6 +14,7 @@ import (
 func TestNewRejectsInvalidSettings(t *testing.T) {
 	cases := map[string][]lock.Option{
 		"empty owner":          {lock.WithOwner("")},
+		"owner not UTF-8":      {lock.WithOwner("alice\xff")},
 		"zero lease":           {lock.WithLeaseDuration(0)},
 		"negative lease":       {lock.WithLeaseDuration(-time.Second)},
 		"zero heartbeat":       {lock.WithHeartbeatPeriod(0)},
@@ -60,15 +61,16 @@ func TestAcquireRejectsInvalidInput(t *testing.T) {
 		opts []lock.AcquireOption
 		want error
 	}{
-		"empty key":          {"", nil, lock.ErrInvalidKey},
-		"invalid UTF-8":      {"bad\xff", nil, lock.ErrInvalidKey},
-		"bad sort key":       {"k", []lock.AcquireOption{lock.WithSortKey("\xfe")}, lock.ErrInvalidKey},
-		"nil option":         {"k", []lock.AcquireOption{nil}, lock.ErrInvalidOption},
-		"negative wait":      {"k", []lock.AcquireOption{lock.AdditionalWait(-1)}, lock.ErrInvalidOption},
-		"negative max hold":  {"k", []lock.AcquireOption{lock.MaxHold(-1)}, lock.ErrInvalidOption},
-		"danger past lease":  {"k", []lock.AcquireOption{lock.OnDanger(time.Hour, func(*lock.Lock) {})}, lock.ErrInvalidOption},
-		"danger without fn":  {"k", []lock.AcquireOption{lock.OnDanger(time.Second, nil)}, lock.ErrInvalidOption},
-		"reserved attribute": {"k", []lock.AcquireOption{lock.WithAttributes(map[string]string{"leaselockWrittenAtMillis": "1"})}, lock.ErrInvalidOption},
+		"empty key":           {"", nil, lock.ErrInvalidKey},
+		"invalid UTF-8":       {"bad\xff", nil, lock.ErrInvalidKey},
+		"bad sort key":        {"k", []lock.AcquireOption{lock.WithSortKey("\xfe")}, lock.ErrInvalidKey},
+		"nil option":          {"k", []lock.AcquireOption{nil}, lock.ErrInvalidOption},
+		"negative wait":       {"k", []lock.AcquireOption{lock.AdditionalWait(-1)}, lock.ErrInvalidOption},
+		"negative max hold":   {"k", []lock.AcquireOption{lock.MaxHold(-1)}, lock.ErrInvalidOption},
+		"danger past lease":   {"k", []lock.AcquireOption{lock.OnDanger(time.Hour, func(*lock.Lock) {})}, lock.ErrInvalidOption},
+		"danger without fn":   {"k", []lock.AcquireOption{lock.OnDanger(time.Second, nil)}, lock.ErrInvalidOption},
+		"reserved attribute":  {"k", []lock.AcquireOption{lock.WithAttributes(map[string]string{"leaselockWrittenAtMillis": "1"})}, lock.ErrInvalidOption},
+		"attribute not UTF-8": {"k", []lock.AcquireOption{lock.WithAttributes(map[string]string{"note": "v\xff"})}, lock.ErrInvalidOption},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
