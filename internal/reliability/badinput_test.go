@@ -119,6 +119,8 @@ func badInputsAnyStore() []badInput {
 			want: []error{lock.ErrInvalidOption}},
 		{name: "New: empty owner", op: func(e *badEnv) error { return e.newClient(lock.WithOwner("")) },
 			want: []error{lock.ErrInvalidOption}},
+		{name: "New: owner not valid UTF-8", op: func(e *badEnv) error { return e.newClient(lock.WithOwner("alice\xff")) },
+			want: []error{lock.ErrInvalidOption}},
 		{name: "New: zero heartbeat workers", op: func(e *badEnv) error { return e.newClient(lock.WithHeartbeatWorkers(0)) },
 			want: []error{lock.ErrInvalidOption}},
 		{name: "New: negative heartbeat rate", op: func(e *badEnv) error { return e.newClient(lock.WithHeartbeatRate(-1)) },
@@ -152,6 +154,10 @@ func badInputsAnyStore() []badInput {
 		{name: "Acquire: empty attribute name", op: acquire("k", lock.WithAttributes(map[string]string{"": "x"})),
 			want: []error{lock.ErrInvalidOption}},
 		{name: "Acquire: reserved attribute name", op: acquire("k", lock.WithAttributes(map[string]string{lock.WrittenAtAttribute: "1"})),
+			want: []error{lock.ErrInvalidOption}},
+		{name: "Acquire: attribute name not valid UTF-8", op: acquire("k", lock.WithAttributes(map[string]string{"note\xfe": "x"})),
+			want: []error{lock.ErrInvalidOption}},
+		{name: "Acquire: attribute value not valid UTF-8", op: acquire("k", lock.WithAttributes(map[string]string{"note": "\xff"})),
 			want: []error{lock.ErrInvalidOption}},
 		{name: "Acquire: context already cancelled", op: func(e *badEnv) error {
 			ctx, cancel := context.WithCancel(e.ctx)
