@@ -18,41 +18,20 @@ import (
 // guardedFaults is a faultstore whose guarded writes go straight to the
 // memstore underneath (faultstore has no GuardedWriter of its own), so the
 // fenced resource keeps checking tokens while every lock call is faulty.
-// With cleanReads its Gets bypass the faults too.
 type guardedFaults struct {
 	*faultstore.Store
-	mem        *memstore.Store
-	cleanReads bool
+	mem *memstore.Store
 }
 
 func (g guardedFaults) WriteGuarded(ctx context.Context, gd backend.Guard, ops any) error {
 	return g.mem.WriteGuarded(ctx, gd, ops)
 }
 
-func (g guardedFaults) Get(ctx context.Context, key backend.Key) (backend.Record, error) {
-	if g.cleanReads {
-		return g.mem.Get(ctx, key)
-	}
-	return g.Store.Get(ctx, key)
-}
-
-// writeFaultRates are the faults of the virtual-time run: 14% of writes
-// fail (unavailable; applied but reported ambiguous; lost before being
-// applied; applied with the response dropped and the retry refused).
-//
-// Reads stay clean and there is no latency in that run, because of how
-// testing/synctest and the engine meet: each Lock serialises its writes
-// with a sync.Mutex held across the store call, and a goroutine waiting on
-// a sync.Mutex is not "durably blocked", so while one write sleeps on a
-// timer (a latency fault, or the read-back backoff after a failed read)
-// and another waits for the mutex, virtual time never advances and the
-// bubble hangs. The real-time run below injects every kind.
-var writeFaultRates = faultstore.Rates{
-	Unavailable: 0.04, Ambiguous: 0.04, LostBeforeApply: 0.02, DroppedResponse: 0.04,
-}
-
-// allFaultRates are the faults of the real-time run: 12% of calls fail and
-// 2% more are delayed by longer than the heartbeat period.
+// allFaultRates are the faults of the fault runs: 12% of calls fail
+// (unavailable; applied but reported ambiguous; lost before being applied;
+// applied with the response dropped and the retry refused, as the SDK's
+// own retry is) and 2% more are delayed by longer than the heartbeat
+// period. Reads fail too (as unavailable) and are delayed.
 func allFaultRates(beat time.Duration) faultstore.Rates {
 	return faultstore.Rates{
 		Unavailable: 0.04, Ambiguous: 0.03, LostBeforeApply: 0.02, DroppedResponse: 0.03,
@@ -64,22 +43,22 @@ var faultKinds = []faultstore.Kind{faultstore.Unavailable, faultstore.Ambiguous,
 	faultstore.DroppedResponse, faultstore.Latency}
 
 // TestContentionWithFaults runs the contention workload in virtual time with
-// every client's writes faulty (see writeFaultRates). Nothing unreported may
-// overlap; every loss must be reported (Done, Err, OnLost once); and once
-// every holder is cut off, a fresh client must get every key within one
+// every client's store calls faulty (see allFaultRates). Nothing unreported
+// may overlap; every loss must be reported (Done, Err, OnLost once); and
+// once every holder is gone, a fresh client must get every key within one
 // lease plus one poll.
 func TestContentionWithFaults(t *testing.T) {
-	f := &faultRun{tm: virtualTiming, rates: writeFaultRates, cleanReads: true,
+	f := &faultRun{tm: virtualTiming, rates: allFaultRates(virtualTiming.beat),
 		target: pick[int64](30_000, 200_000), keys: 16, clients: 8, workers: 3, seed: 2}
 	start := time.Now()
 	synctest.Test(t, f.run)
 	f.elapsed = time.Since(start)
-	f.report(t, "memstore+write faults (virtual time)")
+	f.report(t, "memstore+all faults (virtual time)")
 }
 
-// TestContentionWithFaultsRealTime is the same with every fault kind, reads
-// included, and latency spikes longer than the heartbeat period, in real
-// time with sub-second leases.
+// TestContentionWithFaultsRealTime is the same in real time with
+// sub-second leases, where the scheduling of real goroutines, not virtual
+// time, decides what races what.
 func TestContentionWithFaultsRealTime(t *testing.T) {
 	t.Parallel()
 	f := &faultRun{tm: fastTiming, rates: allFaultRates(fastTiming.beat),
@@ -95,7 +74,6 @@ func TestContentionWithFaultsRealTime(t *testing.T) {
 type faultRun struct {
 	tm                     timing
 	rates                  faultstore.Rates
-	cleanReads             bool
 	target                 int64
 	keys, clients, workers int
 	seed                   uint64
@@ -121,7 +99,7 @@ func (f *faultRun) run(t *testing.T) {
 		fs := faultstore.New(mem, nil)
 		fs.SetRates(f.rates, f.seed*100+uint64(i))
 		stores = append(stores, fs)
-		w.clients = append(w.clients, f.tm.client(t, guardedFaults{fs, mem, f.cleanReads}, fmt.Sprint("client-", i)))
+		w.clients = append(w.clients, f.tm.client(t, guardedFaults{fs, mem}, fmt.Sprint("client-", i)))
 	}
 	// Once the target is reached every holder vanishes at once, mid-hold:
 	// all of them are cut off from the store.

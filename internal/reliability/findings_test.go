@@ -1,8 +1,9 @@
 package reliability
 
-// Engine defects found by this package, each pinned by a test that fails
-// until it is fixed. The comment on each test says what goes wrong, why,
-// and the fix we propose.
+// Engine defects found by this package, each pinned by a test that failed
+// until the defect was fixed and now guards against its return. The comment
+// on each test says what went wrong, why, and the fix proposed; "Fixed in"
+// names the commit that fixed it, and a test without one still fails.
 
 import (
 	"context"
@@ -35,6 +36,8 @@ import (
 // it does not recognise. Fix: addPending(next.Version, ...) before the
 // release write, and in the refused branch treat a current record that is
 // Released with a pending version (and our owner and token) as applied.
+//
+// Fixed in 084abc5.
 func TestReleaseRetryAfterUnknownOutcomeIsNotASteal(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ctx := context.Background()
@@ -74,6 +77,8 @@ func TestReleaseRetryAfterUnknownOutcomeIsNotASteal(t *testing.T) {
 // Fix: in adopt, if c.clk.Since(sentAt) >= localLease, do not hand the
 // lock out: return an error (the record lapses, or is released if it is
 // still ours), as for an unknown outcome.
+//
+// Fixed in 084abc5.
 func TestAcquireNeverReturnsAnExpiredLease(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ctx := context.Background()
@@ -135,6 +140,8 @@ func (s *slowAcquires) Acquire(ctx context.Context, req backend.AcquireRequest) 
 // ends with fn. Fix: heartbeat while a context that Do cancels after fn
 // returns (and after the release attempt), so a failed release lets the
 // lease lapse, as Close does.
+//
+// Fixed in 084abc5.
 func TestDoStopsHeartbeatsWhenFnReturns(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ctx := context.Background()
@@ -164,6 +171,8 @@ func TestDoStopsHeartbeatsWhenFnReturns(t *testing.T) {
 // panics calling nil, leaving the key held and heartbeated. Every other
 // invalid input gets an ErrInvalidOption before any store call; so should
 // this one.
+//
+// Fixed in 084abc5.
 func TestDoRejectsNilFunction(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ctx := context.Background()
@@ -183,10 +192,14 @@ func TestDoRejectsNilFunction(t *testing.T) {
 // own context), Release(ctx) with a 100 ms deadline blocks until the
 // heartbeat returns: here, until the test unblocks the store. The same
 // mutex is why a second writer on one lock freezes a testing/synctest
-// bubble while the first sleeps (see writeFaultRates).
+// bubble while the first sleeps on a timer (a goroutine waiting for a
+// sync.Mutex is not durably blocked), which kept latency and read faults
+// out of the virtual-time fault run until this was fixed.
 //
 // Fix: make writeMu a one-slot channel and wait for it in a select with
 // ctx.Done(); Release then returns ctx's error, the lock still held.
+//
+// Fixed in 084abc5.
 func TestReleaseHonoursContextWhileAWriteIsInFlight(t *testing.T) {
 	ctx := context.Background()
 	mem := memstore.New()
@@ -265,6 +278,9 @@ func requireNoRecords(t *testing.T, s backend.Lister) {
 // owner, WithAttributes likewise, and dynamostore's checkRecord with
 // backend.ErrInvalid for any non-UTF-8 string it would send (owner,
 // version, attribute names and values).
+//
+// Fixed in 49d2be3 (the engine refuses them; dynamostore's checkRecord
+// does not yet).
 func TestNonUTF8StringsAreRefusedOrKept(t *testing.T) {
 	ctx := context.Background()
 	t.Run("owner", func(t *testing.T) {
@@ -318,7 +334,9 @@ func TestNonUTF8StringsAreRefusedOrKept(t *testing.T) {
 // the record can only have changed hands through alice's own release (or an
 // operator's force-release). The contention workload with every fault kind
 // shows this a few times per thousand acquisitions ("reported as stolen
-// with lease left").
+// with lease left"; and, when the first attempt's outcome was unknown and
+// the key changed hands before the retry, "stolen at a retry after an
+// unknown outcome").
 //
 // Fix: in releaseRecord, when the write is refused by another owner's
 // record while the local lease is unexpired, end the lock as Released and

@@ -214,7 +214,7 @@ func (w *workload) acquireOnce(stop context.Context, ci int, c *lock.Client, key
 // another client acquired the freed key before its answer was known. See
 // TestReleaseThatLandedIsNotASteal.
 func (w *workload) misreported(l *lock.Lock, leaseLeft time.Duration, err error) bool {
-	if leaseLeft <= 0 || !errors.Is(err, lock.ErrStolen) {
+	if leaseLeft <= 0 {
 		return false
 	}
 	w.res.countErr("release: reported as stolen with lease left", err)
@@ -280,12 +280,15 @@ func (w *workload) release(l *lock.Lock, retry bool) {
 			return
 		case errors.Is(err, lock.ErrLockLost):
 			w.res.lostAtRelease.Add(1)
-			if (retry || attempt > 0) && errors.Is(err, lock.ErrStolen) {
-				// Usually our own earlier attempt, which did land: see
-				// TestReleaseRetryAfterUnknownOutcomeIsNotASteal.
-				w.res.countErr("release: stolen at a retry", err)
-			} else {
-				w.misreported(l, left-time.Since(began), err)
+			switch {
+			case !errors.Is(err, lock.ErrStolen):
+			case w.misreported(l, left-time.Since(began), err):
+			case retry || attempt > 0:
+				// After an unknown outcome: usually our own earlier
+				// attempt, which did land, and the key was taken since.
+				w.res.countErr("release: stolen at a retry after an unknown outcome", err)
+			default:
+				w.res.countErr("release: stolen", err)
 			}
 			w.lossReported(l, l.Err())
 			if !errors.Is(l.Err(), lock.ErrLockLost) {
