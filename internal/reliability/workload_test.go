@@ -378,6 +378,10 @@ func (w *workload) acquireFailed(stop context.Context, err error) {
 		w.res.countErr("acquire: already held by this client", nil)
 	case errors.Is(err, lock.ErrUnknownOutcome):
 		w.res.countErr("acquire: unknown outcome", err)
+	case errors.Is(err, lock.ErrExpired):
+		// The store answered after the lease it granted had ended: the
+		// engine declines such a lock (seen on moto under load).
+		w.res.countErr("acquire: answered after its lease", err)
 	case w.faults && (errors.Is(err, backend.ErrUnavailable) || errors.Is(err, backend.ErrAmbiguous) ||
 		errors.Is(err, context.DeadlineExceeded)):
 		w.res.countErr("acquire: "+errClass(err), err)
