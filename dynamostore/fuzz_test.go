@@ -217,17 +217,12 @@ func FuzzItemRoundTrip(f *testing.F) {
 		if attrName != "" {
 			rec.Attributes = map[string]string{attrName: attrValue}
 		}
-		if s.checkRecord(rec) != nil || version == "" {
+		valid := utf8.ValidString(owner) && utf8.ValidString(version) && utf8.ValidString(attrName) && utf8.ValidString(attrValue)
+		if err := s.checkRecord(rec); err != nil || version == "" {
 			return // refused before sending: nothing to round-trip
 		}
-		if !utf8.ValidString(owner) || !utf8.ValidString(version) || !utf8.ValidString(attrName) || !utf8.ValidString(attrValue) {
-			// Such strings cannot cross the wire intact. The engine
-			// refuses them (internal/reliability
-			// TestNonUTF8StringsAreRefusedOrKept), but the store itself
-			// still sends them when called directly; until checkRecord
-			// refuses them too they are left out here, so that fuzzing
-			// goes on to find other faults.
-			return
+		if !valid {
+			t.Fatalf("checkRecord accepted strings that are not valid UTF-8: %+v", rec)
 		}
 		ctx := context.Background()
 

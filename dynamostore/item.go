@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
@@ -48,6 +49,11 @@ func (s *Store) checkRecord(rec backend.Record) error {
 	if err := s.checkKey(rec.Key); err != nil {
 		return err
 	}
+	if !utf8.ValidString(rec.Owner) || !utf8.ValidString(rec.Version) {
+		// DynamoDB strings are UTF-8: invalid bytes would be rewritten on
+		// the wire, and the record would no longer match its writer.
+		return fmt.Errorf("dynamostore: %w: owner or version of %q is not valid UTF-8", backend.ErrInvalid, rec.Key)
+	}
 	if rec.LeaseDuration < 0 || rec.LeaseDuration%time.Millisecond != 0 {
 		return fmt.Errorf("dynamostore: %w: lease duration %v is not a whole, non-negative number of milliseconds",
 			backend.ErrInvalid, rec.LeaseDuration)
@@ -58,6 +64,9 @@ func (s *Store) checkRecord(rec backend.Record) error {
 	for name, v := range rec.Attributes {
 		if err := s.checkAttributeName(name); err != nil {
 			return err
+		}
+		if !utf8.ValidString(name) || !utf8.ValidString(v) {
+			return fmt.Errorf("dynamostore: %w: attribute %q is not valid UTF-8", backend.ErrInvalid, name)
 		}
 		size += len(name) + len(v)
 	}

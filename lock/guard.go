@@ -11,10 +11,11 @@ import (
 // WriteGuarded commits the application's own writes only if this lock is
 // still held, atomically, in the store (DynamoDB: TransactWriteItems with a
 // ConditionCheck on the lock item; see the store's docs for the ops type).
-// If the store says the lock is no longer ours the lock ends as Stolen and
-// the error errors.Is both ErrLockLost and backend.ErrGuardFailed; a
-// failure of the application's own conditions is returned as the store
-// reports it.
+// If the lock has already ended locally nothing is sent and its Err is
+// returned. If the store says the lock is no longer ours the lock ends as
+// Stolen and the error errors.Is both ErrLockLost and
+// backend.ErrGuardFailed; a failure of the application's own conditions is
+// returned as the store reports it.
 func (l *Lock) WriteGuarded(ctx context.Context, ops any) error {
 	if err := l.Err(); err != nil {
 		return err

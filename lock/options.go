@@ -55,9 +55,11 @@ func WithHeartbeatPeriod(d time.Duration) Option { return func(c *config) { c.he
 // WithPollPeriod sets how often a waiting Acquire reads a held key.
 func WithPollPeriod(d time.Duration) Option { return func(c *config) { c.poll = d } }
 
-// WithClockDrift declares the largest relative clock-RATE error between any
-// two clients (0.01 = 1%). A holder counts its lease as ended early by that
-// margin, so a waiter whose clock runs fast never takes over too soon.
+// WithClockDrift declares the largest relative error of any client's
+// clock RATE against real time (0.01 = 1%: every clock runs between 0.99
+// and 1.01 seconds per second). A holder counts its lease as ended early by
+// that margin, so a waiter whose clock runs fast never takes over too soon
+// (docs/safety.md, invariant 1).
 func WithClockDrift(rate float64) Option { return func(c *config) { c.drift = rate } }
 
 // WithWallClockExpiry lets a waiter take over a lock whose record says it
