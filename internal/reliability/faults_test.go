@@ -80,7 +80,6 @@ type faultRun struct {
 	w                      *workload
 	injected               map[faultstore.Kind]int
 	calls                  int
-	start                  time.Time
 	elapsed                time.Duration
 }
 
