@@ -103,12 +103,12 @@ func (c *Client) releaseRecord(ctx context.Context, l *Lock, data *[]byte, del b
 			l.renewed(*s.current, at)
 			return c.releaseRecord(ctx, l, data, del)
 		}
-		if s.current != nil && s.current.Token > l.token && l.LeaseRemaining() > 0 {
-			// A later acquisition while our lease is unexpired: no waiter
-			// can have taken over (invariant 1), so the key changed hands
-			// through this very release — applied, its answer lost, and the
-			// key taken before we looked (or an operator freed it). Either
-			// way it is released, which is what the caller asked for.
+		if s.readBack && s.current != nil && s.current.Token > l.token && l.LeaseRemaining() > 0 {
+			// Our release may have landed before the read, and the record
+			// shows a later acquisition while our lease is unexpired: no
+			// waiter can have taken over (invariant 1), so the key changed
+			// hands through this very release, its answer lost. (A definite
+			// conflict, by contrast, is a steal: someone forced the key.)
 			l.end(Released, ErrReleased)
 			return nil
 		}

@@ -20,9 +20,10 @@ const (
 
 // settled is the resolved result of a write.
 type settled struct {
-	outcome outcome
-	current *backend.Record // refused: the record now (nil: absent); applied: the record when known
-	err     error           // the store error, for notSent and unknown
+	outcome  outcome
+	current  *backend.Record // refused: the record now (nil: absent); applied: the record when known
+	err      error           // the store error, for notSent and unknown
+	readBack bool            // resolved by reading: the write may have landed before current
 }
 
 // settle turns a store error into an outcome, resolving ambiguity instead
@@ -56,11 +57,11 @@ func (c *Client) readBack(ctx context.Context, key backend.Key, wrote string, ca
 		rec, err := c.store.Get(ctx, key)
 		switch {
 		case err == nil && rec.Version == wrote:
-			return settled{outcome: applied, current: &rec}
+			return settled{outcome: applied, current: &rec, readBack: true}
 		case err == nil:
-			return settled{outcome: refused, current: &rec}
+			return settled{outcome: refused, current: &rec, readBack: true}
 		case errors.Is(err, backend.ErrNotFound):
-			return settled{outcome: refused}
+			return settled{outcome: refused, readBack: true}
 		}
 		if attempt >= 5 || c.sleep(ctx, backoff) != nil {
 			return settled{outcome: unknown, err: errors.Join(cause, err)}
