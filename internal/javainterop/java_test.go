@@ -2,7 +2,6 @@ package javainterop
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -91,7 +90,7 @@ type javaClient struct {
 	stdin  io.WriteCloser
 	lines  chan string
 	exited chan struct{}
-	stderr *tailBuffer
+	stderr *testservers.TailBuffer
 
 	mu sync.Mutex // one command at a time
 }
@@ -121,7 +120,7 @@ func (e *env) startJava(t *testing.T, owner string, o ...javaOpts) *javaClient {
 		}
 	}
 	j := &javaClient{owner: owner, lines: make(chan string, 16), exited: make(chan struct{}),
-		stderr: &tailBuffer{max: 32 << 10}}
+		stderr: testservers.NewTailBuffer(32 << 10)}
 	j.cmd = exec.Command("java", args...)
 	j.cmd.Stderr = j.stderr
 	configureProcess(j.cmd)
@@ -277,26 +276,3 @@ func parseLock(answer string) (javaLock, bool) {
 
 // hexOf encodes data for the protocol.
 func hexOf(data string) string { return hex.EncodeToString([]byte(data)) }
-
-// tailBuffer keeps the last max bytes written to it.
-type tailBuffer struct {
-	mu  sync.Mutex
-	buf []byte
-	max int
-}
-
-func (b *tailBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.buf = append(b.buf, p...)
-	if over := len(b.buf) - b.max; over > 0 {
-		b.buf = append(b.buf[:0], b.buf[over:]...)
-	}
-	return len(p), nil
-}
-
-func (b *tailBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return string(bytes.ToValidUTF8(b.buf, nil))
-}

@@ -47,7 +47,7 @@ type Server struct {
 	Endpoint string // http://127.0.0.1:PORT
 
 	cmd     *exec.Cmd
-	out     *tailBuffer
+	out     *TailBuffer
 	exited  chan struct{}
 	waitErr error
 	stop    sync.Once
@@ -119,7 +119,7 @@ func launch(ctx context.Context, kind Kind, root string, argv []string, port int
 	s := &Server{
 		Kind:     kind,
 		Endpoint: "http://127.0.0.1:" + strconv.Itoa(port),
-		out:      &tailBuffer{max: 16 << 10},
+		out:      NewTailBuffer(16 << 10),
 		exited:   make(chan struct{}),
 	}
 	cmd := exec.Command(argv[0], argv[1:]...)
@@ -216,15 +216,19 @@ func freePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-// tailBuffer keeps the last max bytes written to it: moto logs a line per
-// request, and only the end matters when a server fails to start.
-type tailBuffer struct {
+// TailBuffer keeps the last bytes written to it: moto logs a line per
+// request (and a JVM its stack traces), and only the end matters when a
+// process fails. Safe for concurrent use.
+type TailBuffer struct {
 	mu  sync.Mutex
 	buf []byte
 	max int
 }
 
-func (b *tailBuffer) Write(p []byte) (int, error) {
+// NewTailBuffer keeps the last max bytes.
+func NewTailBuffer(max int) *TailBuffer { return &TailBuffer{max: max} }
+
+func (b *TailBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.buf = append(b.buf, p...)
@@ -234,7 +238,7 @@ func (b *tailBuffer) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func (b *tailBuffer) String() string {
+func (b *TailBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return string(bytes.ToValidUTF8(b.buf, nil))
