@@ -112,13 +112,15 @@ func (c *Client) renew(ctx context.Context, l *Lock, data *[]byte) error {
 		}
 		// An earlier write of ours whose outcome was unknown did land: a
 		// release ends the lock; a heartbeat is adopted and written over.
-		if _, ok := l.pendingSentAt(s.current); ok && s.current.Released {
-			l.end(Released, ErrReleased)
-			return ErrReleased
-		}
-		if sentAt, ok := l.pendingSentAt(s.current); ok && attempt < 2 {
-			c.renewed(l, *s.current, sentAt)
-			continue
+		if sentAt, ours := l.pendingSentAt(s.current); ours {
+			if s.current.Released {
+				l.end(Released, ErrReleased)
+				return ErrReleased
+			}
+			if attempt < 2 {
+				c.renewed(l, *s.current, sentAt)
+				continue
+			}
 		}
 		lost := c.stolen(l, s.current, nil)
 		return lost
@@ -127,13 +129,7 @@ func (c *Client) renew(ctx context.Context, l *Lock, data *[]byte) error {
 
 // renewed records a successful write and schedules the new lease's events.
 func (c *Client) renewed(l *Lock, rec backend.Record, sentAt time.Time) {
-	l.renewed(rec, sentAt)
-	l.mu.Lock()
-	at, gen, held := l.renewedAt, l.gen, l.heldLocked()
-	l.pending = nil
-	l.stopCause = nil
-	l.mu.Unlock()
-	if held {
+	if at, gen, held := l.renewed(rec, sentAt); held {
 		c.sched.pushLease(l, at, gen)
 	}
 }

@@ -134,18 +134,23 @@ func (l *Lock) end(reason Reason, err error) bool {
 	return true
 }
 
-// renewed records a successful write of rec sent at sentAt.
-func (l *Lock) renewed(rec backend.Record, sentAt time.Time) {
+// renewed records a confirmed write of rec sent at sentAt: earlier
+// unknown outcomes are settled and the heartbeat error is cleared. It
+// returns the lease's start and generation, and false if the lock has
+// already ended.
+func (l *Lock) renewed(rec backend.Record, sentAt time.Time) (time.Time, uint64, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.reason != Held {
-		return
+		return time.Time{}, 0, false
 	}
 	l.rec = rec
 	if sentAt.After(l.renewedAt) {
 		l.renewedAt = sentAt
 	}
 	l.gen++
+	l.pending, l.stopCause = nil, nil
+	return l.renewedAt, l.gen, true
 }
 
 // addPending remembers a version we are about to write, until a write is

@@ -94,13 +94,14 @@ func (c *Client) releaseRecord(ctx context.Context, l *Lock, data *[]byte, del b
 	case s.outcome == refused && s.current != nil && s.current.Version == cur.Version:
 		return fmt.Errorf("lock: release %q: not applied; still held", l.key)
 	case s.outcome == refused:
-		if _, ok := l.pendingSentAt(s.current); ok && s.current.Released {
-			l.end(Released, ErrReleased) // an earlier release of ours landed
-			return nil
-		}
-		if at, ok := l.pendingSentAt(s.current); ok {
-			// A heartbeat of ours with an unknown outcome landed: release on top of it.
-			l.renewed(*s.current, at)
+		if at, ours := l.pendingSentAt(s.current); ours {
+			if s.current.Released {
+				l.end(Released, ErrReleased) // an earlier release of ours landed
+				return nil
+			}
+			// A heartbeat of ours with an unknown outcome landed: adopt it
+			// (with its lease events) and release on top of it.
+			c.renewed(l, *s.current, at)
 			return c.releaseRecord(ctx, l, data, del)
 		}
 		if s.readBack && s.current != nil && s.current.Token > l.token && l.LeaseRemaining() > 0 {

@@ -157,8 +157,8 @@ func (s *Store) next(op Op) Kind {
 
 var errInjected = errors.New("faultstore: injected fault")
 
-// do runs one write under the fault chosen for op. apply performs the write;
-// current reads the record for a dropped response's conflict.
+// do runs one call under the fault chosen for op; apply performs it. A
+// dropped response reads the record back for the conflict it returns.
 func (s *Store) do(ctx context.Context, op Op, key backend.Key, apply func() error) error {
 	switch s.next(op) {
 	case Unavailable:
