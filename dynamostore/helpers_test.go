@@ -18,18 +18,11 @@ import (
 
 func TestMain(m *testing.M) { testservers.Main(m) }
 
-var servers = []testservers.Kind{testservers.Dynalite, testservers.Moto}
+// servers is every server the suites run on.
+var servers = testservers.Linearizable
 
 // onServers runs fn as a parallel subtest on each server.
-func onServers(t *testing.T, fn func(t *testing.T, kind testservers.Kind)) {
-	t.Helper()
-	for _, kind := range servers {
-		t.Run(string(kind), func(t *testing.T) {
-			t.Parallel()
-			fn(t, kind)
-		})
-	}
-}
+var onServers = testservers.OnEach
 
 // env is one test's table on one server, with a request counter on the
 // client.

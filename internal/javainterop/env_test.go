@@ -26,18 +26,8 @@ const (
 	poll      = 100 * time.Millisecond
 )
 
-var servers = []testservers.Kind{testservers.Dynalite, testservers.Moto}
-
 // onServers runs fn as a parallel subtest on each server.
-func onServers(t *testing.T, fn func(t *testing.T, kind testservers.Kind)) {
-	t.Helper()
-	for _, kind := range servers {
-		t.Run(string(kind), func(t *testing.T) {
-			t.Parallel()
-			fn(t, kind)
-		})
-	}
-}
+var onServers = testservers.OnEach
 
 // env is one test's table on one server.
 type env struct {

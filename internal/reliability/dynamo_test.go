@@ -13,7 +13,7 @@ import (
 	"github.com/leaselock/leaselock/internal/testservers"
 )
 
-var servers = []testservers.Kind{testservers.Dynalite, testservers.Moto}
+var servers = testservers.Linearizable
 
 // dynamoTable is one fresh table on one test server.
 type dynamoTable struct {

@@ -102,3 +102,19 @@ func TableName(t testing.TB) string {
 	}
 	return fmt.Sprintf("ll-%s-%d-%d", name, os.Getpid(), tableSeq.Add(1))
 }
+
+// Linearizable lists the servers every DynamoDB suite runs on: the ones
+// whose conditional writes are atomic (moto through its serialising
+// wrapper; MotoThreaded is kept out on purpose).
+var Linearizable = []Kind{Dynalite, Moto}
+
+// OnEach runs fn as a parallel subtest on each of the Linearizable servers.
+func OnEach(t *testing.T, fn func(t *testing.T, kind Kind)) {
+	t.Helper()
+	for _, kind := range Linearizable {
+		t.Run(string(kind), func(t *testing.T) {
+			t.Parallel()
+			fn(t, kind)
+		})
+	}
+}
