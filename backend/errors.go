@@ -29,6 +29,11 @@ var (
 	// too large, bad attribute name). Retrying cannot help; nothing was written.
 	ErrInvalid = errors.New("backend: invalid request")
 
+	// ErrInvalidKey: the request was refused for its key (empty, not UTF-8,
+	// too long, a sort key the table lacks or a missing one it needs). It
+	// is a kind of ErrInvalid: errors.Is(err, ErrInvalid) holds too.
+	ErrInvalidKey = fmt.Errorf("%w: invalid key", ErrInvalid)
+
 	// ErrGuardFailed: a guarded write was refused because the lock it was
 	// guarded by is no longer held with that owner and fencing token.
 	ErrGuardFailed = errors.New("backend: lock no longer held; guarded write refused")
@@ -37,17 +42,31 @@ var (
 // ConflictError reports a refused conditional write together with the
 // record the store holds now, so the caller needs no extra read to learn who
 // holds the key. Current is nil when the key is absent.
+//
+// MaybeApplied says the refusal is itself ambiguous: the store sent this
+// same call more than once (a client that retries by itself after a lost
+// answer, as aws-sdk-go-v2 does) and an earlier attempt may have been
+// applied, so Current may be a later write on top of the caller's own. A
+// store that sends every call once leaves it false. The engine then judges
+// by the record, not by the refusal (docs/safety.md, invariant 6).
 type ConflictError struct {
-	Key     Key
-	Current *Record
+	Key          Key
+	Current      *Record
+	MaybeApplied bool
 }
 
 func (e *ConflictError) Error() string {
+	var msg string
 	if e.Current == nil {
-		return fmt.Sprintf("backend: condition failed for %q: no record", e.Key)
+		msg = fmt.Sprintf("backend: condition failed for %q: no record", e.Key)
+	} else {
+		msg = fmt.Sprintf("backend: condition failed for %q: held by %q at version %q",
+			e.Key, e.Current.Owner, e.Current.Version)
 	}
-	return fmt.Sprintf("backend: condition failed for %q: held by %q at version %q",
-		e.Key, e.Current.Owner, e.Current.Version)
+	if e.MaybeApplied {
+		msg += " (an earlier attempt of this write may have been applied)"
+	}
+	return msg
 }
 
 // Is makes errors.Is(err, ErrConflict) true.

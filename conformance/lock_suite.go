@@ -384,7 +384,7 @@ func lockCases() []lockCase {
 			}
 			_, err := c.Acquire(e.ctx, e.key("late"))
 			require.ErrorIs(t, err, lock.ErrClosed)
-			require.NoError(t, c.Close(e.ctx), "Close is idempotent")
+			require.ErrorIs(t, c.Close(e.ctx), lock.ErrClosed, "a second Close says the client is closed")
 		}},
 		{name: "CloseJoinsErrors", remote: true, run: func(e *lockEnv) {
 			t := e.t

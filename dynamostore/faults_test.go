@@ -40,12 +40,17 @@ func (f *faultTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 // faultEnv is a table on dynalite reached through a faultTransport, with
 // the given retry settings (nil: the SDK's defaults).
 func faultEnv(t *testing.T, retries func(*dynamodb.Options)) (*env, *faultTransport) {
+	return faultEnvOn(t, testservers.Dynalite, retries)
+}
+
+// faultEnvOn is faultEnv on the given server.
+func faultEnvOn(t *testing.T, kind testservers.Kind, retries func(*dynamodb.Options)) (*env, *faultTransport) {
 	ft := &faultTransport{next: testservers.NewHTTPClient().Transport}
 	opts := []func(*dynamodb.Options){func(o *dynamodb.Options) { o.HTTPClient = &http.Client{Transport: ft} }}
 	if retries != nil {
 		opts = append(opts, retries)
 	}
-	e := newEnv(t, testservers.Dynalite, nil, opts...)
+	e := newEnv(t, kind, nil, opts...)
 	ft.calls.Store(0) // count from the test's first request
 	return e, ft
 }
@@ -110,7 +115,16 @@ func TestLostResponseRetriedBySDK(t *testing.T) {
 	require.ErrorAs(t, err, &ce, "the SDK retried an applied write")
 	require.NotNil(t, ce.Current)
 	require.Equal(t, rec.Version, ce.Current.Version, "the conflict shows the caller's own write")
+	require.True(t, ce.MaybeApplied, "the store knows an earlier attempt may have been applied")
 	require.Equal(t, int64(2), e.counter.Count("UpdateItem"))
+
+	// A conflict met on the first attempt is certain.
+	fault := ft.fault
+	ft.fault = nil
+	_, err = e.store.Acquire(c, backend.AcquireRequest{Record: lease("k", "bob")})
+	require.ErrorAs(t, err, &ce)
+	require.False(t, ce.MaybeApplied, "nothing was retried")
+	ft.fault = fault
 
 	// The same for a heartbeat.
 	ft.calls.Store(0)

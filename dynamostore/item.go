@@ -32,13 +32,13 @@ func (s *Store) checkKey(k backend.Key) error {
 	switch {
 	case len(k.Sort) > MaxSortKeyBytes:
 		return fmt.Errorf("dynamostore: %w: sort key of %d bytes, longer than %d",
-			backend.ErrInvalid, len(k.Sort), MaxSortKeyBytes)
+			backend.ErrInvalidKey, len(k.Sort), MaxSortKeyBytes)
 	case s.opts.SortKeyName == "" && k.Sort != "":
 		return fmt.Errorf("dynamostore: %w: key %q has a sort key but table %q has none",
-			backend.ErrInvalid, k, s.table)
+			backend.ErrInvalidKey, k, s.table)
 	case s.opts.SortKeyName != "" && k.Sort == "":
 		return fmt.Errorf("dynamostore: %w: key %q needs a sort key (%s) in table %q",
-			backend.ErrInvalid, k, s.opts.SortKeyName, s.table)
+			backend.ErrInvalidKey, k, s.opts.SortKeyName, s.table)
 	}
 	return nil
 }

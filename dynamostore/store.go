@@ -122,14 +122,27 @@ func (s *Store) getItem(ctx context.Context, key backend.Key) (map[string]types.
 // item the server returned with it, reading the record only when the server
 // may have left it out. mustExist says the refused condition could only
 // fail on an existing item, so an empty answer proves the server omits it.
-func (s *Store) conflict(ctx context.Context, key backend.Key, item map[string]types.AttributeValue, mustExist bool) error {
+// tr says whether an earlier attempt of the same call may have been applied
+// (the SDK retried after a lost answer): the conflict then says so.
+func (s *Store) conflict(ctx context.Context, key backend.Key, item map[string]types.AttributeValue, mustExist bool, tr *tracker) error {
+	ce, err := s.current(ctx, key, item, mustExist)
+	if err != nil {
+		return err
+	}
+	ce.MaybeApplied = tr.maybe.Load()
+	return ce
+}
+
+// current finds the record a refused write met: the item the server
+// returned, or, where the server may omit it, a read.
+func (s *Store) current(ctx context.Context, key backend.Key, item map[string]types.AttributeValue, mustExist bool) (*backend.ConflictError, error) {
 	if len(item) > 0 {
 		s.returnsItem.CompareAndSwap(serverUnknown, serverReturnsItem)
 		cur, err := s.decode(item)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		return &backend.ConflictError{Key: key, Current: &cur}
+		return &backend.ConflictError{Key: key, Current: &cur}, nil
 	}
 	if mustExist {
 		s.returnsItem.Store(serverOmitsItem)
@@ -142,24 +155,24 @@ func (s *Store) conflict(ctx context.Context, key backend.Key, item map[string]t
 		read = s.returnsItem.Load() != serverReturnsItem
 	}
 	if !read {
-		return &backend.ConflictError{Key: key}
+		return &backend.ConflictError{Key: key}, nil
 	}
 	item, err := s.getItem(ctx, key)
 	if err != nil {
 		// The write was refused, but it may have been refused because an
 		// earlier attempt of it was applied (the SDK retries lost
 		// responses): without the current record that is unknowable.
-		return &backend.AmbiguousError{Err: fmt.Errorf(
+		return nil, &backend.AmbiguousError{Err: fmt.Errorf(
 			"dynamostore: write to %q refused and reading the current record failed: %w", key, err)}
 	}
 	if len(item) == 0 {
-		return &backend.ConflictError{Key: key}
+		return &backend.ConflictError{Key: key}, nil
 	}
 	cur, err := s.decode(item)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return &backend.ConflictError{Key: key, Current: &cur}
+	return &backend.ConflictError{Key: key, Current: &cur}, nil
 }
 
 // conditionFailed returns the item carried by a ConditionalCheckFailed

@@ -55,7 +55,7 @@ func (s *Store) Acquire(ctx context.Context, req backend.AcquireRequest) (backen
 		if item, ok := conditionFailed(err); ok {
 			// The free-key condition can only fail on an existing item.
 			mustExist := req.ExpectVersion == "" && !req.MustExist
-			return backend.Acquired{}, s.conflict(ctx, rec.Key, item, mustExist)
+			return backend.Acquired{}, s.conflict(ctx, rec.Key, item, mustExist, tr)
 		}
 		return backend.Acquired{}, s.classify(err, "acquire", rec.Key, true, tr)
 	}
@@ -111,7 +111,7 @@ func (s *Store) Update(ctx context.Context, rec backend.Record, expectVersion st
 	}, tr.option)
 	if err != nil {
 		if item, ok := conditionFailed(err); ok {
-			return backend.Record{}, s.conflict(ctx, rec.Key, item, false)
+			return backend.Record{}, s.conflict(ctx, rec.Key, item, false, tr)
 		}
 		return backend.Record{}, s.classify(err, "update", rec.Key, true, tr)
 	}
@@ -139,7 +139,7 @@ func (s *Store) Delete(ctx context.Context, key backend.Key, expectVersion strin
 	}, tr.option)
 	if err != nil {
 		if item, ok := conditionFailed(err); ok {
-			return s.conflict(ctx, key, item, false)
+			return s.conflict(ctx, key, item, false, tr)
 		}
 		return s.classify(err, "delete", key, true, tr)
 	}

@@ -80,7 +80,7 @@ func (c *Client) acquire(ctx context.Context, name string, opts []AcquireOption,
 				// client may hold the key by now. Hand it back if it is
 				// still ours, and never return a lock with no lease left.
 				c.giveBack(ctx, rec)
-				return nil, &LostError{Key: key.String(), Reason: Expired, Cause: errLateAnswer}
+				return nil, &LostError{Key: name, SortKey: key.Sort, Reason: Expired, Cause: errLateAnswer}
 			case unknown:
 				return nil, fmt.Errorf("%w: acquire %q: %w", ErrUnknownOutcome, key, s.err)
 			case notSent:
@@ -182,7 +182,7 @@ func (c *Client) alreadyHeld(key backend.Key, a acquireConfig) (*Lock, error) {
 func (c *Client) retryable(ctx context.Context, key backend.Key, err error, wait bool) error {
 	switch {
 	case errors.Is(err, backend.ErrInvalid):
-		return fmt.Errorf("%w: %q: %w", ErrInvalidKey, key, err)
+		return invalid("acquire", key, err)
 	case !wait || !errors.Is(err, backend.ErrUnavailable):
 		return fmt.Errorf("lock: acquire %q: %w", key, err)
 	}

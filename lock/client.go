@@ -27,7 +27,7 @@ type Client struct {
 	mu     sync.Mutex
 	closed bool
 	held   map[backend.Key]*Lock
-	seen   map[backend.Key]observation // remembered across Acquire calls
+	seen   *observations // remembered across Acquire calls
 
 	callbacks sync.WaitGroup
 }
@@ -44,7 +44,7 @@ func New(store backend.Store, opts ...Option) (*Client, error) {
 		return nil, err
 	}
 	c := &Client{store: store, cfg: cfg, clk: cfg.clk, log: cfg.log, closing: make(chan struct{}),
-		held: map[backend.Key]*Lock{}, seen: map[backend.Key]observation{}}
+		held: map[backend.Key]*Lock{}, seen: newObservations()}
 	c.sched = newScheduler(c)
 	return c, nil
 }
@@ -71,7 +71,7 @@ func (c *Client) Close(ctx context.Context) error {
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
-		return nil
+		return ErrClosed
 	}
 	c.closed = true
 	close(c.closing)
@@ -91,7 +91,7 @@ func (c *Client) Close(ctx context.Context) error {
 			defer func() { <-sem; wg.Done() }()
 			if err := l.Release(ctx); err != nil && !errors.Is(err, ErrLockLost) {
 				errs[i] = fmt.Errorf("lock: close: release %q: %w", l.key, err)
-				l.end(Expired, &LostError{Key: l.name, Reason: Expired, Cause: errors.Join(ErrClosed, err)})
+				l.end(Expired, l.lost(Expired, errors.Join(ErrClosed, err)))
 			}
 		}()
 	}
@@ -109,7 +109,7 @@ func (c *Client) track(l *Lock) error {
 		return ErrClosed
 	}
 	c.held[l.key] = l
-	delete(c.seen, l.key)
+	c.seen.forget(l.key)
 	return nil
 }
 
@@ -139,6 +139,17 @@ func (c *Client) checkOpen() error {
 		return ErrClosed
 	}
 	return nil
+}
+
+// invalid wraps a store's refusal of a request (backend.ErrInvalid) in the
+// engine's kind: ErrInvalidKey when the store refused the key,
+// ErrInvalidRequest otherwise.
+func invalid(op string, key backend.Key, err error) error {
+	kind := ErrInvalidRequest
+	if errors.Is(err, backend.ErrInvalidKey) {
+		kind = ErrInvalidKey
+	}
+	return fmt.Errorf("%w: %s %q: %w", kind, op, key, err)
 }
 
 // key validates the caller's key at the edge, before any store call.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 )
 
 // Do acquires key, runs fn while holding it, and releases it when fn
@@ -19,7 +20,9 @@ func (c *Client) Do(ctx context.Context, key string, fn func(ctx context.Context
 	// the release fails the lease lapses instead of outliving the work.
 	beat, stopBeats := context.WithCancel(ctx)
 	defer stopBeats()
-	l, err := c.Acquire(ctx, key, append(opts, HeartbeatWhile(beat))...)
+	// A new slice: appending to opts could write into the caller's array,
+	// which concurrent Do calls may share.
+	l, err := c.Acquire(ctx, key, slices.Concat(opts, []AcquireOption{HeartbeatWhile(beat)})...)
 	if err != nil {
 		return err
 	}

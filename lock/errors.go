@@ -26,6 +26,19 @@ var (
 	// ErrExpired: the lease ran out locally before a heartbeat renewed it.
 	ErrExpired = errors.New("lock: lease expired")
 
+	// ErrStoreSlow is the Cause of an expiry (errors.Is on the *LostError)
+	// when a heartbeat write was sent but the store had not answered
+	// before the lease ran out: the store is slow, overloaded or
+	// unreachable.
+	ErrStoreSlow = errors.New("lock: store did not answer a heartbeat in time")
+
+	// ErrHeartbeatsBehind is the Cause of an expiry when a heartbeat was
+	// due but still waiting for a free worker (or the heartbeat rate cap)
+	// as the lease ran out: this client holds more locks than its workers
+	// and store can renew. Raise WithHeartbeatWorkers or the rate cap, or
+	// hold fewer locks.
+	ErrHeartbeatsBehind = errors.New("lock: heartbeats fell behind")
+
 	// ErrReleased: the lock was released by this client.
 	ErrReleased = errors.New("lock: released")
 
@@ -35,8 +48,15 @@ var (
 	// ErrInvalidOption: a setting given to New or to a call is invalid.
 	ErrInvalidOption = errors.New("lock: invalid option")
 
-	// ErrInvalidKey: the key is empty, not UTF-8, or refused by the store.
+	// ErrInvalidKey: the key is empty, not UTF-8, or refused by the store
+	// for its key (too long, a sort key the table lacks).
 	ErrInvalidKey = errors.New("lock: invalid key")
+
+	// ErrInvalidRequest: the store refused the request itself for a reason
+	// other than its key: data or attributes too large or malformed, the
+	// table missing, an operation the store does not support. Retrying
+	// cannot help, and nothing was written.
+	ErrInvalidRequest = errors.New("lock: request refused by the store")
 
 	// ErrNotGuardable: the store has no guarded writes.
 	ErrNotGuardable = errors.New("lock: store does not support guarded writes")
@@ -78,14 +98,22 @@ func (r Reason) String() string {
 
 // LostError reports a lock that ended without being released.
 type LostError struct {
-	Key    string
-	Reason Reason // Stolen or Expired
-	Holder string // for Stolen: the owner now on the record, "" if deleted
-	Cause  error  // what led to it: a heartbeat error, the work context's end
+	Key     string
+	SortKey string // "" when the key has none
+	Reason  Reason // Stolen or Expired
+	Holder  string // for Stolen: the owner now on the record, "" if deleted
+	// Cause says what led to it: for Expired, the last heartbeat error
+	// (errors.Is backend.ErrUnavailable: the store was unreachable),
+	// ErrStoreSlow, ErrHeartbeatsBehind, the work context's end, or MaxHold.
+	Cause error
 }
 
 func (e *LostError) Error() string {
-	msg := fmt.Sprintf("lock: %q lost: %s", e.Key, e.Reason)
+	name := e.Key
+	if e.SortKey != "" {
+		name += "/" + e.SortKey
+	}
+	msg := fmt.Sprintf("lock: %q lost: %s", name, e.Reason)
 	if e.Holder != "" {
 		msg += " by " + e.Holder
 	}

@@ -63,7 +63,7 @@ func (c *Client) Get(ctx context.Context, key string, opts ...AcquireOption) (In
 	case errors.Is(err, backend.ErrNotFound):
 		return info, nil
 	case errors.Is(err, backend.ErrInvalid):
-		return info, fmt.Errorf("%w: %w", ErrInvalidKey, err)
+		return info, invalid("get", k, err)
 	case err != nil:
 		return info, fmt.Errorf("lock: get %q: %w", k, err)
 	}

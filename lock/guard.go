@@ -14,8 +14,9 @@ import (
 // If the lock has already ended locally nothing is sent and its Err is
 // returned. If the store says the lock is no longer ours the lock ends as
 // Stolen and the error errors.Is both ErrLockLost and
-// backend.ErrGuardFailed; a failure of the application's own conditions is
-// returned as the store reports it.
+// backend.ErrGuardFailed (unless a release of ours whose outcome was
+// unknown explains it: then the lock ends as released). A failure of the
+// application's own conditions is returned as the store reports it.
 func (l *Lock) WriteGuarded(ctx context.Context, ops any) error {
 	if err := l.Err(); err != nil {
 		return err
@@ -25,8 +26,14 @@ func (l *Lock) WriteGuarded(ctx context.Context, ops any) error {
 		return fmt.Errorf("%w: %T", ErrNotGuardable, l.c.store)
 	}
 	err := gw.WriteGuarded(ctx, l.Guard(), ops)
-	if errors.Is(err, backend.ErrGuardFailed) {
-		return l.c.stolen(l, nil, err)
+	if !errors.Is(err, backend.ErrGuardFailed) {
+		return err
 	}
-	return err
+	if l.ownReleaseLanded(nil, false) {
+		// A release of ours whose outcome was unknown landed: the lock
+		// was released, not stolen; the write was not committed.
+		l.end(Released, ErrReleased)
+		return fmt.Errorf("lock: guarded write on %q: the lock was released: %w", l.key, err)
+	}
+	return l.c.stolen(l, nil, err)
 }

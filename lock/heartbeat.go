@@ -44,6 +44,7 @@ func (l *Lock) Heartbeat(ctx context.Context, opts ...HeartbeatOption) error {
 func (c *Client) backgroundBeat(l *Lock) {
 	l.mu.Lock()
 	held, until := l.heldLocked(), l.heldUntil
+	l.beatDue = time.Time{}
 	l.mu.Unlock()
 	if !held {
 		return
@@ -56,11 +57,10 @@ func (c *Client) backgroundBeat(l *Lock) {
 		l.setStopCause(errors.New("MaxHold reached"))
 		return
 	}
-	// A background write may take at most one heartbeat period; the next
-	// beat is scheduled after it either way.
-	ctx, cancel := context.WithTimeout(l.ctx, c.cfg.heartbeat)
-	err := c.renew(ctx, l, nil)
-	cancel()
+	// The write may take as long as the lease it protects, no longer: it is
+	// abandoned when the lock ends. A shorter deadline would cancel writes
+	// the store is still applying, each an ambiguous outcome to resolve.
+	err := c.renew(l.ctx, l, nil)
 	next := c.cfg.heartbeat
 	if err != nil {
 		l.setStopCause(err)
@@ -77,6 +77,8 @@ func (c *Client) renew(ctx context.Context, l *Lock, data *[]byte) error {
 		return err
 	}
 	defer l.endWrite()
+	ctx, stop := l.whileHeld(ctx)
+	defer stop()
 	for attempt := 0; ; attempt++ {
 		l.mu.Lock()
 		if !l.heldLocked() {
@@ -94,8 +96,10 @@ func (c *Client) renew(ctx context.Context, l *Lock, data *[]byte) error {
 		sentAt := c.clk.Now()
 		c.stamp(&next, sentAt)
 		l.addPending(next.Version, sentAt)
+		l.setBeatSent(sentAt)
 		got, err := c.store.Update(ctx, next, cur.Version)
 		s := c.settle(ctx, l.key, next.Version, err)
+		l.setBeatSent(time.Time{})
 		switch s.outcome {
 		case applied:
 			if s.current != nil {
@@ -122,8 +126,13 @@ func (c *Client) renew(ctx context.Context, l *Lock, data *[]byte) error {
 				continue
 			}
 		}
-		lost := c.stolen(l, s.current, nil)
-		return lost
+		// A release of ours with an unknown outcome landed, and the key
+		// changed hands through it.
+		if l.ownReleaseLanded(s.current, false) {
+			l.end(Released, ErrReleased)
+			return ErrReleased
+		}
+		return c.stolen(l, s.current, nil)
 	}
 }
 
@@ -136,7 +145,7 @@ func (c *Client) renewed(l *Lock, rec backend.Record, sentAt time.Time) {
 
 // stolen ends l because the store holds someone else's record (or none).
 func (c *Client) stolen(l *Lock, cur *backend.Record, cause error) error {
-	lost := &LostError{Key: l.name, Reason: Stolen, Cause: cause}
+	lost := l.lost(Stolen, cause)
 	if cur != nil {
 		lost.Holder = cur.Owner
 	}
@@ -155,12 +164,15 @@ func (c *Client) leaseEvent(e event) {
 	if fireDanger {
 		l.dangerSent = true
 	}
-	cause := l.stopCause
+	var cause error
+	if current && e.kind == evExpire {
+		cause = l.expiryCauseLocked(c.clk.Now())
+	}
 	l.mu.Unlock()
 	switch {
 	case !current:
 	case e.kind == evExpire:
-		if l.end(Expired, &LostError{Key: l.name, Reason: Expired, Cause: cause}) {
+		if l.end(Expired, l.lost(Expired, cause)) {
 			c.callback(func() { c.releaseLapsed(l) })
 		}
 	case fireDanger:
@@ -178,7 +190,7 @@ func (c *Client) leaseEvent(e event) {
 func (c *Client) releaseLapsed(l *Lock) {
 	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.heartbeat)
 	defer cancel()
-	if l.beginWrite(ctx) != nil {
+	if l.beginWriteAfterEnd(ctx) != nil {
 		return
 	}
 	defer l.endWrite()

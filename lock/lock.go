@@ -37,6 +37,11 @@ type Lock struct {
 	heldUntil  time.Time            // zero: no MaxHold
 	stopCause  error                // why the last heartbeat failed or stopped
 	pending    map[string]time.Time // versions we wrote with unknown outcome -> when sent
+	// releaseUnsure: a release of ours (mark or delete) may have landed
+	// without our knowing; see ownReleaseLanded.
+	releaseUnsure bool
+	beatDue       time.Time // a background heartbeat waits for a worker since then
+	beatSent      time.Time // a heartbeat write is in flight since then
 }
 
 func newLock(c *Client, name string, a acquireConfig, rec backend.Record, sentAt time.Time) *Lock {
@@ -149,7 +154,9 @@ func (l *Lock) renewed(rec backend.Record, sentAt time.Time) (time.Time, uint64,
 		l.renewedAt = sentAt
 	}
 	l.gen++
-	l.pending, l.stopCause = nil, nil
+	// A confirmed write on top of our last version means no earlier write
+	// of ours, release included, can still land: they expected that version.
+	l.pending, l.stopCause, l.releaseUnsure = nil, nil, false
 	return l.renewedAt, l.gen, true
 }
 
@@ -164,14 +171,37 @@ func (l *Lock) addPending(version string, sentAt time.Time) {
 	l.pending[version] = sentAt
 }
 
-// beginWrite takes the lock's write slot, or fails when ctx ends first.
+// beginWrite takes the lock's write slot, or fails when ctx ends or the
+// lock ends first (then with the lock's Err).
 func (l *Lock) beginWrite(ctx context.Context) error {
 	select {
 	case l.writing <- struct{}{}:
 		return nil
+	case <-l.done:
+		return l.Err()
 	case <-ctx.Done():
 		return fmt.Errorf("lock: %q: waiting for an earlier write: %w", l.key, context.Cause(ctx))
 	}
+}
+
+// beginWriteAfterEnd takes the write slot of a lock that has ended, for
+// handing back its lapsed record; it fails only when ctx ends.
+func (l *Lock) beginWriteAfterEnd(ctx context.Context) error {
+	select {
+	case l.writing <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+}
+
+// whileHeld returns ctx, also cancelled when the lock ends: no write of a
+// lock outlives its lease (a write landing later would renew a lease its
+// holder has already given up).
+func (l *Lock) whileHeld(ctx context.Context) (context.Context, context.CancelFunc) {
+	wctx, cancel := context.WithCancelCause(ctx)
+	stop := context.AfterFunc(l.ctx, func() { cancel(context.Cause(l.ctx)) })
+	return wctx, func() { stop(); cancel(nil) }
 }
 
 // endWrite gives the write slot back.
@@ -187,6 +217,82 @@ func (l *Lock) pendingSentAt(cur *backend.Record) (time.Time, bool) {
 	defer l.mu.Unlock()
 	at, ok := l.pending[cur.Version]
 	return at, ok
+}
+
+// ownTenure reports whether cur was written during this acquisition by us.
+func (l *Lock) ownTenure(cur *backend.Record) bool {
+	return cur != nil && cur.Owner == l.c.cfg.owner && cur.Token == l.token
+}
+
+// ownReleaseLanded reports whether the record cur, met by a refused write,
+// can only be there because a release of ours landed: one may have (its
+// outcome was unknown, or the refused write was itself a release that may
+// have been applied first), and the local lease is unexpired, so no waiter
+// can have taken the key over (invariant 1); the key then changed hands
+// through our release. An operator's force-release while we were
+// releasing looks the same, and ends the hold the same way.
+func (l *Lock) ownReleaseLanded(cur *backend.Record, thisWriteMayHaveLanded bool) bool {
+	l.mu.Lock()
+	unsure := l.releaseUnsure
+	l.mu.Unlock()
+	if !unsure && !thisWriteMayHaveLanded {
+		return false
+	}
+	if l.ownTenure(cur) && !cur.Released {
+		return false // our own lease, at a version we do not know: not a release
+	}
+	return l.LeaseRemaining() > 0
+}
+
+func (l *Lock) setReleaseUnsure() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.releaseUnsure = true
+}
+
+func (l *Lock) setBeatSent(at time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.beatSent = at
+}
+
+// setBeatDue notes that a background heartbeat, due at due, waits for a
+// worker.
+func (l *Lock) setBeatDue(due time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.beatDue.IsZero() {
+		l.beatDue = due
+	}
+}
+
+// expiryCause says, for a lease that ran out at now, why no heartbeat
+// renewed it, in terms an operator can act on; callers hold l.mu.
+func (l *Lock) expiryCauseLocked(now time.Time) error {
+	switch {
+	case !l.beatSent.IsZero():
+		return joinCause(fmt.Errorf("%w: a heartbeat sent %v ago got no answer", ErrStoreSlow,
+			now.Sub(l.beatSent).Round(time.Millisecond)), l.stopCause)
+	case l.stopCause != nil:
+		return l.stopCause // heartbeats failed (the store refused or was unreachable) or were stopped
+	case !l.beatDue.IsZero():
+		return fmt.Errorf("%w: a heartbeat due %v ago was still waiting for a worker", ErrHeartbeatsBehind,
+			now.Sub(l.beatDue).Round(time.Millisecond))
+	}
+	return ErrHeartbeatsBehind
+}
+
+// joinCause adds the last heartbeat error, if any, to cause.
+func joinCause(cause, last error) error {
+	if last == nil {
+		return cause
+	}
+	return fmt.Errorf("%w; last heartbeat error: %w", cause, last)
+}
+
+// lost builds the *LostError of this lock.
+func (l *Lock) lost(reason Reason, cause error) *LostError {
+	return &LostError{Key: l.name, SortKey: l.key.Sort, Reason: reason, Cause: cause}
 }
 
 func (l *Lock) setStopCause(err error) {

@@ -32,8 +32,10 @@ func ReleaseDelete() ReleaseOption {
 // Release gives the lock up: one conditional store write that marks the
 // record released (or deletes it), after which no heartbeat of this lock
 // can succeed. It is idempotent. If the write fails the lock stays held,
-// heartbeats go on, and the error is returned; retry or Close. Releasing a
-// lock that was already lost returns its *LostError.
+// heartbeats go on, and the error is returned; retry or Close. Release
+// never outlives the lease: if the lock ends while the write is pending
+// (the lease ran out), the write is abandoned and Release returns the
+// lock's Err, a *LostError, as it does for a lock that was already lost.
 func (l *Lock) Release(ctx context.Context, opts ...ReleaseOption) error {
 	r := releaseConfig{delete: l.opts.deleteOnRel}
 	for _, o := range opts {
@@ -46,7 +48,10 @@ func (l *Lock) Release(ctx context.Context, opts ...ReleaseOption) error {
 		return fmt.Errorf("%w: ReleaseWithData and delete-on-release together", ErrInvalidOption)
 	}
 	if err := l.beginWrite(ctx); err != nil {
-		return err // still held: the earlier write goes on
+		if errors.Is(err, ErrReleased) {
+			return nil
+		}
+		return err // still held: the earlier write goes on; or ended
 	}
 	defer l.endWrite()
 	return l.c.releaseRecord(ctx, l, r.data, r.delete)
@@ -67,6 +72,8 @@ func (c *Client) releaseRecord(ctx context.Context, l *Lock, data *[]byte, del b
 	cur := l.rec.Clone()
 	l.mu.Unlock()
 
+	ctx, stop := l.whileHeld(ctx)
+	defer stop()
 	var s settled
 	if del {
 		s = c.deleteRecord(ctx, cur)
@@ -92,54 +99,57 @@ func (c *Client) releaseRecord(ctx context.Context, l *Lock, data *[]byte, del b
 		c.log.Debug("leaselock: released", "key", l.key.String(), "token", l.token)
 		return nil
 	case s.outcome == refused && s.current != nil && s.current.Version == cur.Version:
+		if err := l.Err(); err != nil {
+			return err
+		}
 		return fmt.Errorf("lock: release %q: not applied; still held", l.key)
 	case s.outcome == refused:
 		if at, ours := l.pendingSentAt(s.current); ours {
 			if s.current.Released {
 				l.end(Released, ErrReleased) // an earlier release of ours landed
-				return nil
+				return l.endErr()
 			}
 			// A heartbeat of ours with an unknown outcome landed: adopt it
 			// (with its lease events) and release on top of it.
 			c.renewed(l, *s.current, at)
 			return c.releaseRecord(ctx, l, data, del)
 		}
-		if s.readBack && s.current != nil && s.current.Token > l.token && l.LeaseRemaining() > 0 {
-			// Our release may have landed before the read, and the record
-			// shows a later acquisition while our lease is unexpired: no
-			// waiter can have taken over (invariant 1), so the key changed
-			// hands through this very release, its answer lost. (A definite
-			// conflict, by contrast, is a steal: someone forced the key.)
+		if l.ownReleaseLanded(s.current, s.mayHaveLanded) {
+			// The key changed hands through this release (or an earlier
+			// one), its answer lost. A definite conflict with no release
+			// of ours in doubt, by contrast, is a steal.
 			l.end(Released, ErrReleased)
-			return nil
+			return l.endErr()
 		}
 		return c.stolen(l, s.current, nil)
 	default:
+		if s.outcome == unknown {
+			l.setReleaseUnsure()
+		}
+		if err := l.Err(); err != nil {
+			return err // the lease ended while we waited: that is the answer
+		}
 		return fmt.Errorf("lock: release %q: still held: %w", l.key, s.err)
 	}
 }
 
-// deleteRecord deletes cur conditionally and settles the outcome. A delete
-// has no version of its own, so "applied" is judged by absence.
-func (c *Client) deleteRecord(ctx context.Context, cur backend.Record) settled {
-	err := c.store.Delete(ctx, cur.Key, cur.Version)
-	var ce *backend.ConflictError
-	switch {
-	case err == nil:
-		return settled{outcome: applied}
-	case errors.As(err, &ce) && ce.Current == nil:
-		// Gone: either our delete landed and its response was lost, or
-		// someone else deleted it. The lock is not ours any more either way.
-		return settled{outcome: applied}
-	case errors.As(err, &ce):
-		return settled{outcome: refused, current: ce.Current}
-	case errors.Is(err, backend.ErrAmbiguous):
-		s := c.readBack(ctx, cur.Key, "", err)
-		if s.outcome == refused && s.current == nil {
-			return settled{outcome: applied}
-		}
-		return s
-	default:
-		return settled{outcome: notSent, err: err}
+// endErr is what Release returns once the lock has ended: nil for a
+// release, the *LostError otherwise.
+func (l *Lock) endErr() error {
+	if err := l.Err(); !errors.Is(err, ErrReleased) {
+		return err
 	}
+	return nil
+}
+
+// deleteRecord deletes cur conditionally and settles the outcome. A delete
+// has no version of its own, so "applied" is judged by absence: gone means
+// either our delete landed or someone else deleted the record; the lock is
+// not ours any more either way.
+func (c *Client) deleteRecord(ctx context.Context, cur backend.Record) settled {
+	s := c.settle(ctx, cur.Key, "", c.store.Delete(ctx, cur.Key, cur.Version))
+	if s.outcome == refused && s.current == nil {
+		return settled{outcome: applied}
+	}
+	return s
 }

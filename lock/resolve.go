@@ -20,16 +20,20 @@ const (
 
 // settled is the resolved result of a write.
 type settled struct {
-	outcome  outcome
-	current  *backend.Record // refused: the record now (nil: absent); applied: the record when known
-	err      error           // the store error, for notSent and unknown
-	readBack bool            // resolved by reading: the write may have landed before current
+	outcome outcome
+	current *backend.Record // refused: the record now (nil: absent); applied: the record when known
+	err     error           // the store error, for notSent and unknown
+	// mayHaveLanded: refused, but the write may have been applied before
+	// current was written (it was resolved by a read, or the store retried
+	// it by itself). Only the lease can then tell whose write came first.
+	mayHaveLanded bool
 }
 
 // settle turns a store error into an outcome, resolving ambiguity instead
 // of guessing (invariant 6). A conflict whose current record carries the
 // version we tried to write is our own write, applied: the SDK retried a
-// request whose response was lost. An ambiguous error is resolved by
+// request whose response was lost. A conflict the store marks MaybeApplied
+// is refused but may have landed first. An ambiguous error is resolved by
 // reading the record back.
 func (c *Client) settle(ctx context.Context, key backend.Key, wrote string, err error) settled {
 	if err == nil {
@@ -41,7 +45,7 @@ func (c *Client) settle(ctx context.Context, key backend.Key, wrote string, err 
 		if ce.Current != nil && ce.Current.Version == wrote {
 			return settled{outcome: applied, current: ce.Current}
 		}
-		return settled{outcome: refused, current: ce.Current}
+		return settled{outcome: refused, current: ce.Current, mayHaveLanded: ce.MaybeApplied}
 	case errors.Is(err, backend.ErrAmbiguous):
 		return c.readBack(ctx, key, wrote, err)
 	default:
@@ -57,11 +61,11 @@ func (c *Client) readBack(ctx context.Context, key backend.Key, wrote string, ca
 		rec, err := c.store.Get(ctx, key)
 		switch {
 		case err == nil && rec.Version == wrote:
-			return settled{outcome: applied, current: &rec, readBack: true}
+			return settled{outcome: applied, current: &rec}
 		case err == nil:
-			return settled{outcome: refused, current: &rec, readBack: true}
+			return settled{outcome: refused, current: &rec, mayHaveLanded: true}
 		case errors.Is(err, backend.ErrNotFound):
-			return settled{outcome: refused, readBack: true}
+			return settled{outcome: refused, mayHaveLanded: true}
 		}
 		if attempt >= 5 || c.sleep(ctx, backoff) != nil {
 			return settled{outcome: unknown, err: errors.Join(cause, err)}

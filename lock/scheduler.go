@@ -111,11 +111,13 @@ func (s *scheduler) loop() {
 	for {
 		now := clk.Now()
 		var fire []event
+		var due []event
 		s.mu.Lock()
 		for len(s.events) > 0 && !s.events[0].at.After(now) {
 			e := heap.Pop(&s.events).(event)
 			if e.kind == evBeat {
 				ready = append(ready, e.l)
+				due = append(due, e)
 			} else {
 				fire = append(fire, e)
 			}
@@ -125,6 +127,9 @@ func (s *scheduler) loop() {
 			wait = s.events[0].at.Sub(now)
 		}
 		s.mu.Unlock()
+		for _, e := range due {
+			e.l.setBeatDue(e.at) // an expiry meanwhile says the queue was behind
+		}
 		for _, e := range fire {
 			s.c.leaseEvent(e)
 		}
