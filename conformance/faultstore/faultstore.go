@@ -13,7 +13,8 @@
 //     write was NOT applied (a timeout before the request arrived).
 //   - DroppedResponse: the write is applied, the response is lost, and the
 //     client's automatic retry is refused with a conflict carrying the
-//     record the first attempt wrote — what aws-sdk-go-v2 really returns.
+//     record the store holds then, marked MaybeApplied — what aws-sdk-go-v2
+//     really returns, and what dynamostore reports.
 //   - Latency: the call is delayed on the wrapper's clock before it runs.
 package faultstore
 
@@ -75,7 +76,7 @@ type Store struct {
 	mu       sync.Mutex
 	rates    Rates
 	rng      *rand.Rand
-	queued   map[Op][]Kind
+	queued   map[Op][]fault
 	calls    map[Op]int
 	injected map[Kind]int
 }
@@ -88,7 +89,7 @@ func New(inner backend.Store, clk clock.Clock) *Store {
 		clk = clock.New()
 	}
 	return &Store{inner: inner, clk: clk, rng: rand.New(rand.NewPCG(1, 2)),
-		queued: map[Op][]Kind{}, calls: map[Op]int{}, injected: map[Kind]int{}}
+		queued: map[Op][]fault{}, calls: map[Op]int{}, injected: map[Kind]int{}}
 }
 
 // SetRates turns random faults on (or off, with the zero Rates), drawing
@@ -99,12 +100,31 @@ func (s *Store) SetRates(r Rates, seed uint64) {
 	s.rates, s.rng = r, rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 }
 
+// fault is one scripted fault: its kind, and what runs between the write
+// being applied and the answer being made (nil: nothing).
+type fault struct {
+	kind Kind
+	then func()
+}
+
 // Inject queues faults for the next calls of op, in order. Scripted faults
 // take precedence over random ones.
 func (s *Store) Inject(op Op, kinds ...Kind) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.queued[op] = append(s.queued[op], kinds...)
+	for _, k := range kinds {
+		s.queued[op] = append(s.queued[op], fault{kind: k})
+	}
+}
+
+// InjectThen queues one fault of kind k (Ambiguous or DroppedResponse) for
+// the next call of op, and runs then after the write was applied and
+// before the caller gets its answer: another client can act in the gap,
+// as it can while a lost response is retried.
+func (s *Store) InjectThen(op Op, k Kind, then func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.queued[op] = append(s.queued[op], fault{kind: k, then: then})
 }
 
 // Calls reports how many times op was called, faulty calls included.
@@ -125,13 +145,13 @@ func (s *Store) Injected(k Kind) int {
 func (s *Store) Inner() backend.Store { return s.inner }
 
 // next decides the fault for one call of op.
-func (s *Store) next(op Op) Kind {
+func (s *Store) next(op Op) fault {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.calls[op]++
-	k := None
+	var f fault
 	if q := s.queued[op]; len(q) > 0 {
-		k, s.queued[op] = q[0], q[1:]
+		f, s.queued[op] = q[0], q[1:]
 	} else {
 		x, r := s.rng.Float64(), s.rates
 		for _, c := range []struct {
@@ -140,19 +160,19 @@ func (s *Store) next(op Op) Kind {
 		}{{r.Unavailable, Unavailable}, {r.Ambiguous, Ambiguous}, {r.LostBeforeApply, LostBeforeApply},
 			{r.DroppedResponse, DroppedResponse}, {r.Latency, Latency}} {
 			if x < c.p {
-				k = c.k
+				f.kind = c.k
 				break
 			}
 			x -= c.p
 		}
 	}
-	if op == OpGet && k != None && k != Latency {
-		k = Unavailable
+	if op == OpGet && f.kind != None && f.kind != Latency {
+		f.kind = Unavailable
 	}
-	if k != None {
-		s.injected[k]++
+	if f.kind != None {
+		s.injected[f.kind]++
 	}
-	return k
+	return f
 }
 
 var errInjected = errors.New("faultstore: injected fault")
@@ -160,7 +180,13 @@ var errInjected = errors.New("faultstore: injected fault")
 // do runs one call under the fault chosen for op; apply performs it. A
 // dropped response reads the record back for the conflict it returns.
 func (s *Store) do(ctx context.Context, op Op, key backend.Key, apply func() error) error {
-	switch s.next(op) {
+	f := s.next(op)
+	then := func() {
+		if f.then != nil {
+			f.then()
+		}
+	}
+	switch f.kind {
 	case Unavailable:
 		return fmt.Errorf("%w: %w", backend.ErrUnavailable, errInjected)
 	case LostBeforeApply:
@@ -173,12 +199,14 @@ func (s *Store) do(ctx context.Context, op Op, key backend.Key, apply func() err
 		if err := apply(); err != nil {
 			return err
 		}
+		then()
 		return &backend.AmbiguousError{Err: fmt.Errorf("%w: response timed out", errInjected)}
 	case DroppedResponse:
 		if err := apply(); err != nil {
 			return err
 		}
-		ce := &backend.ConflictError{Key: key}
+		then()
+		ce := &backend.ConflictError{Key: key, MaybeApplied: true}
 		if cur, err := s.inner.Get(ctx, key); err == nil {
 			ce.Current = &cur
 		}
