@@ -57,6 +57,10 @@ type workload struct {
 	// than the lock's own outcomes is a failure.
 	faults bool
 
+	// judge, when set, classifies every Stolen report as true (a takeover
+	// named a version of that holder) or false.
+	judge *stealJudge
+
 	res workloadResult
 }
 
@@ -260,6 +264,13 @@ func (w *workload) lossReported(l *lock.Lock, err error) {
 	if le.Reason == lock.Stolen && le.Holder == l.Owner() {
 		class += " by its own owner" // a misreport: see findings_test.go
 	}
+	if le.Reason == lock.Stolen && w.judge != nil {
+		if w.judge.isTrueSteal(l) {
+			w.res.countErr("steal after a takeover", err)
+		} else {
+			w.res.countErr("FALSE STEAL", fmt.Errorf("%s's token %d: %w", l.Owner(), l.Token(), err))
+		}
+	}
 	w.res.countErr(class, fmt.Errorf("%s's token %d: %w", l.Owner(), l.Token(), err))
 }
 
@@ -295,6 +306,11 @@ func (w *workload) release(l *lock.Lock, retry bool) {
 				w.res.problem("%s: Release returned %v but Err is %v", l.Key(), err, l.Err())
 			}
 			return
+		}
+		if l.Err() != nil {
+			// Ended by now: either during Release, which should then have
+			// returned the lock's Err, or just after it returned.
+			w.res.countErr("release: still held, and the lock ended by the time it returned", err)
 		}
 		w.countOpErr("release", err, l)
 		if l.Err() == nil {
