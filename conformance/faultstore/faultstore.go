@@ -16,6 +16,9 @@
 //     record the store holds then, marked MaybeApplied — what aws-sdk-go-v2
 //     really returns, and what dynamostore reports.
 //   - Latency: the call is delayed on the wrapper's clock before it runs.
+//
+// Capable passes the wrapped store's optional capabilities (listing,
+// guarded writes) through, with faults injected there too.
 package faultstore
 
 import (
@@ -166,8 +169,11 @@ func (s *Store) next(op Op) fault {
 			x -= c.p
 		}
 	}
-	if op == OpGet && f.kind != None && f.kind != Latency {
-		f.kind = Unavailable
+	switch {
+	case (op == OpGet || op == OpList) && f.kind != None && f.kind != Latency:
+		f.kind = Unavailable // a read has nothing to apply
+	case op == OpWriteGuarded && f.kind == DroppedResponse:
+		f.kind = Ambiguous
 	}
 	if f.kind != None {
 		s.injected[f.kind]++

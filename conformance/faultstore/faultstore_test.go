@@ -87,3 +87,46 @@ func TestRandomFaultsAreSeededAndCounted(t *testing.T) {
 	require.InDelta(t, 300, first, 60, "about 30%% of calls must fail")
 	require.Equal(t, first, run(), "the same seed must give the same faults")
 }
+
+// Capable passes the wrapped store's optional capabilities through, and
+// only those; faults reach them too.
+func TestCapablePassesCapabilitiesThrough(t *testing.T) {
+	ctx := context.Background()
+	m := memstore.New()
+	fs := faultstore.New(m, nil)
+	s := fs.Capable()
+	lister, ok := s.(backend.Lister)
+	require.True(t, ok, "memstore lists, so the wrapper must")
+	gw, ok := s.(backend.GuardedWriter)
+	require.True(t, ok, "memstore has guarded writes, so the wrapper must")
+
+	_, err := s.Acquire(ctx, backend.AcquireRequest{Record: backend.Record{Key: backend.Key{Partition: "k"}, Owner: "o", Version: "v1"}})
+	require.NoError(t, err)
+	page, err := lister.List(ctx, backend.ListRequest{})
+	require.NoError(t, err)
+	require.Len(t, page.Records, 1)
+	fs.Inject(faultstore.OpList, faultstore.Ambiguous)
+	_, err = lister.List(ctx, backend.ListRequest{})
+	require.ErrorIs(t, err, backend.ErrUnavailable, "a listing fails as a read does")
+
+	guard := backend.Guard{Key: backend.Key{Partition: "k"}, Owner: "o", Token: 1}
+	wrote := 0
+	fs.Inject(faultstore.OpWriteGuarded, faultstore.DroppedResponse)
+	err = gw.WriteGuarded(ctx, guard, func() error { wrote++; return nil })
+	require.ErrorIs(t, err, backend.ErrAmbiguous, "applied, answer lost")
+	require.Equal(t, 1, wrote)
+	fs.Inject(faultstore.OpWriteGuarded, faultstore.Unavailable)
+	require.ErrorIs(t, gw.WriteGuarded(ctx, guard, func() error { wrote++; return nil }), backend.ErrUnavailable)
+	require.Equal(t, 1, wrote, "nothing applied")
+	require.Equal(t, 2, fs.Calls(faultstore.OpWriteGuarded))
+	require.Equal(t, 2, fs.Calls(faultstore.OpList))
+
+	bare := faultstore.New(getOnly{m}, nil).Capable()
+	_, ok = bare.(backend.Lister)
+	require.False(t, ok, "a store without listing gets no List")
+	_, ok = bare.(backend.GuardedWriter)
+	require.False(t, ok)
+}
+
+// getOnly hides memstore's optional capabilities.
+type getOnly struct{ backend.Store }
