@@ -198,7 +198,10 @@ func (l *Lock) beginWriteAfterEnd(ctx context.Context) error {
 // whileHeld returns ctx, also cancelled when the lock ends: no write of a
 // lock outlives its lease (a write landing later would renew a lease its
 // holder has already given up).
-func (l *Lock) whileHeld(ctx context.Context) (context.Context, context.CancelFunc) {
+func (l *Lock) whileHeld(ctx context.Context) (context.Context, func()) {
+	if ctx == l.ctx {
+		return ctx, func() {} // background heartbeats: already so
+	}
 	wctx, cancel := context.WithCancelCause(ctx)
 	stop := context.AfterFunc(l.ctx, func() { cancel(context.Cause(l.ctx)) })
 	return wctx, func() { stop(); cancel(nil) }
