@@ -21,7 +21,7 @@ import (
 // catch it.
 type brokenStore struct {
 	new      func() backend.Store
-	caughtBy string                           // the subtest that must fail
+	caughtBy string                            // the subtest that must fail
 	harness  func(h *conformance.StoreHarness) // declarations beyond the default, if any
 }
 
