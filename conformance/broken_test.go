@@ -76,6 +76,9 @@ var brokenStores = map[string]brokenStore{
 		caughtBy: "Race/ReplacedIsAtomic"},
 	// A store without sort keys that drops Key.Sort: "p/a" and "p/b"
 	// become one lock.
+	// A network store that reports every failed call unavailable, also
+	// when its request reached the server and only the answer was lost.
+	"lost-answer-reported-unavailable": {caughtBy: "Errors/LostAnswerIsAmbiguous", harness: httpHarness(true)},
 	"sort-key-dropped": {new: onMem(func(m *memstore.Store) backend.Store { return sortKeyDropped{m} }),
 		caughtBy: "Keys/SortKeyRefusedWithoutSortKeys",
 		harness:  func(h *conformance.StoreHarness) { h.SortKeys = conformance.SortKeysNone }},

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/leaselock/leaselock/backend"
+	"github.com/leaselock/leaselock/conformance/netfault"
 )
 
 // StoreHarness supplies fresh stores to RunStore.
@@ -60,6 +61,15 @@ type StoreHarness struct {
 	// clause requiring Current to come from the same atomic step is
 	// skipped. Leave it false for a store that can do better.
 	ConflictReadsBack bool
+
+	// NewStoresBehindProxy, for a store that talks to a server over TCP,
+	// returns two handles on one fresh, empty store: behind, whose every
+	// connection goes through p, a netfault.Proxy started in front of the
+	// store's server (netfault.Start(t, serverAddr)), and direct, which
+	// reaches the server without it. The Errors clauses cut p's
+	// connections around single calls of behind, then check the error it
+	// reported against what direct finds stored. Nil skips them.
+	NewStoresBehindProxy func(t *testing.T) (behind, direct backend.Store, p *netfault.Proxy)
 }
 
 // SortKeyMode says how a store treats the sort part of a backend.Key.

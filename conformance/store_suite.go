@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/leaselock/leaselock/backend"
+	"github.com/leaselock/leaselock/conformance/netfault"
 )
 
 // RunStore runs every clause of the backend.Store contract against the
@@ -28,19 +29,26 @@ func RunStore(t *testing.T, h StoreHarness) {
 			if c.skip != "" {
 				t.Skip(c.skip)
 			}
-			a, b := h.NewStores(t)
-			require.NotNil(t, a)
-			require.NotNil(t, b)
-			withWatchdog(t, caseTimeout, func(ctx context.Context) { c.run(t, ctx, &storeEnv{h: h, a: a, b: b}) })
+			e := &storeEnv{h: h}
+			if c.proxied {
+				e.a, e.b, e.proxy = h.NewStoresBehindProxy(t)
+				require.NotNil(t, e.proxy)
+			} else {
+				e.a, e.b = h.NewStores(t)
+			}
+			require.NotNil(t, e.a)
+			require.NotNil(t, e.b)
+			withWatchdog(t, caseTimeout, func(ctx context.Context) { c.run(t, ctx, e) })
 		})
 	}
 }
 
 // storeEnv is what one store subtest works with.
 type storeEnv struct {
-	h    StoreHarness
-	a, b backend.Store
-	n    atomic.Int64
+	h     StoreHarness
+	a, b  backend.Store
+	proxy *netfault.Proxy // for a proxied case: a is behind it, b is not
+	n     atomic.Int64
 }
 
 // key returns a key unique within the test.
@@ -65,9 +73,10 @@ func (e *storeEnv) keyOf(p string) backend.Key {
 }
 
 type storeCase struct {
-	name string
-	skip string // non-empty: the store did not declare the capability
-	run  func(t *testing.T, ctx context.Context, e *storeEnv)
+	name    string
+	skip    string // non-empty: the store did not declare the capability
+	proxied bool   // the stores come from NewStoresBehindProxy
+	run     func(t *testing.T, ctx context.Context, e *storeEnv)
 }
 
 // lease builds a record for key as owner with a fresh version.
@@ -436,6 +445,7 @@ func storeCases(h StoreHarness) []storeCase {
 	cases = append(cases, acquireMergeCases()...)
 	cases = append(cases, contextCases()...)
 	cases = append(cases, churnCases(h)...)
+	cases = append(cases, errorCases(h)...)
 	cases = append(cases, listCases()...)
 	return append(cases, guardCases(h)...)
 }
