@@ -17,6 +17,9 @@
 // client connected directly, what the server holds. conformance.RunStore
 // does exactly that when the harness supplies NewStoresBehindProxy.
 //
-// The mode is read for every chunk of bytes, so pooled keep-alive
-// connections opened while passing are cut too. Only 127.0.0.1 is used.
+// The mode is read as each request begins, so pooled keep-alive
+// connections opened while passing are cut too. SetModeAfter lets a number
+// of requests pass first, so a write made of several exchanges (a SQL
+// transaction) can be cut at each of them; the proxy knows no protocol and
+// counts request-answer turns. Only 127.0.0.1 is used.
 package netfault

@@ -45,6 +45,7 @@ type Proxy struct {
 	cuts     atomic.Int64
 
 	mu     sync.Mutex
+	passes int // requests still to let pass before the mode applies
 	conns  map[net.Conn]struct{}
 	closed bool
 	wg     sync.WaitGroup
@@ -81,7 +82,36 @@ func (p *Proxy) Addr() string { return p.ln.Addr().String() }
 // SetMode changes what happens to requests from now on, on new and open
 // connections alike. A request already forwarded keeps the fate of the
 // mode it was forwarded under.
-func (p *Proxy) SetMode(m Mode) { p.mode.Store(int32(m)) }
+func (p *Proxy) SetMode(m Mode) { p.SetModeAfter(0, m) }
+
+// SetModeAfter lets the next n requests pass, counted across all
+// connections, and applies m to the requests after them. A store whose one
+// write takes several exchanges (a SQL transaction: BEGIN, SELECT ... FOR
+// UPDATE, UPDATE, COMMIT) is cut at each of them in turn with n = 0, 1, 2...
+//
+// A request is what the client sends before the server answers: the proxy
+// knows no protocol, so it counts turns of a request-answer exchange.
+func (p *Proxy) SetModeAfter(n int, m Mode) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.passes = n
+	p.mode.Store(int32(m))
+}
+
+// fate decides, as a new request begins, what happens to it.
+func (p *Proxy) fate() Mode {
+	m := Mode(p.mode.Load())
+	if m == Pass {
+		return Pass
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.passes > 0 {
+		p.passes--
+		return Pass
+	}
+	return m
+}
 
 // Cuts is how many connections the proxy has cut.
 func (p *Proxy) Cuts() int { return int(p.cuts.Load()) }
@@ -158,6 +188,7 @@ func (p *Proxy) serve(client net.Conn) {
 type conn struct {
 	p              *Proxy
 	client, server net.Conn
+	asking         atomic.Bool // the client has sent a request the server has not begun to answer
 	doomed         atomic.Bool // a request was forwarded under CutAfterRequest
 	cutOnce        sync.Once
 }
@@ -178,14 +209,16 @@ func (c *conn) toServer() {
 	buf := make([]byte, 32<<10)
 	for {
 		n, err := c.client.Read(buf)
-		if n > 0 {
-			switch Mode(c.p.mode.Load()) {
+		if n > 0 && !c.asking.Swap(true) { // a new request begins
+			switch c.p.fate() {
 			case CutBeforeRequest:
 				c.cut()
 				return
 			case CutAfterRequest:
 				c.doomed.Store(true)
 			}
+		}
+		if n > 0 {
 			if _, werr := c.server.Write(buf[:n]); werr != nil {
 				_ = c.client.Close()
 				return
@@ -214,6 +247,7 @@ func (c *conn) toClient() {
 				c.cut()
 				return
 			}
+			c.asking.Store(false)
 			if _, werr := c.client.Write(buf[:n]); werr != nil {
 				_ = c.server.Close()
 				return

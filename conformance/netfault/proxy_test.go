@@ -143,3 +143,28 @@ func TestUpstreamDownClosesClient(t *testing.T) {
 	_, err = post(c, url)
 	require.Error(t, err)
 }
+
+// SetModeAfter passes the next n requests, then applies the mode: how a
+// write made of several exchanges is cut at each one in turn.
+func TestModeAfterPassingSome(t *testing.T) {
+	for _, mode := range []netfault.Mode{netfault.CutBeforeRequest, netfault.CutAfterRequest} {
+		t.Run(mode.String(), func(t *testing.T) {
+			srv := newServer(t)
+			p := netfault.Start(t, srv.Listener.Addr().String())
+			c, url := through(t, p)
+			p.SetModeAfter(2, mode)
+			for i := range 2 {
+				_, err := post(c, url)
+				require.NoError(t, err, "request %d passes", i)
+			}
+			_, err := post(c, url)
+			require.Error(t, err, "the third request is cut")
+			want := int64(2)
+			if mode == netfault.CutAfterRequest {
+				want = 3
+			}
+			require.Equal(t, want, srv.writes.Load())
+			require.Equal(t, 1, p.Cuts())
+		})
+	}
+}
