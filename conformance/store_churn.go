@@ -132,7 +132,9 @@ func fencingUnderChurn(t *testing.T, ctx context.Context, e *storeEnv) {
 		}
 		held := got.Record
 		if o.stored != nil {
-			held = *o.stored
+			// Resolved by reading back: the write may have landed after
+			// the call returned, but before the read.
+			held, end = *o.stored, time.Now()
 		}
 		if o.answered && got.Replaced != nil && held.Token != got.Replaced.Token+1 {
 			return fmt.Errorf("token %d replaced a record with token %d: it must advance by exactly one",
