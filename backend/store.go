@@ -24,8 +24,9 @@ type Store interface {
 	//
 	// The stored fencing token becomes the replaced record's token plus one
 	// (1 for an absent key); req.Record.Token is ignored. With req.KeepData
-	// and a nil req.Record.Data the replaced record's data is kept. The
-	// stored record never has Released set.
+	// and an empty req.Record.Data (nil or zero length alike) the replaced
+	// record's data is kept. Attributes merge into the replaced record's,
+	// as on every write. The stored record never has Released set.
 	//
 	// On success it returns the record as stored and the record it replaced
 	// (nil when the key was absent). When the condition fails it returns a
@@ -48,7 +49,7 @@ type Store interface {
 type AcquireRequest struct {
 	Record        Record // the lease to write: key, owner, version, duration, data, attributes
 	ExpectVersion string // empty: the key must be free; otherwise: the version to replace
-	KeepData      bool   // keep the replaced record's data when Record.Data is nil
+	KeepData      bool   // keep the replaced record's data when Record.Data is empty
 	MustExist     bool   // fail with a conflict (Current nil) if the key is absent
 }
 

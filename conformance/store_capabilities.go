@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -61,8 +62,11 @@ func listCases() []storeCase {
 			l := lister(t, e.a)
 			p := e.key().Partition
 			sorts := []string{""}
-			if e.h.SortKeys {
+			switch e.h.SortKeys {
+			case SortKeysRequired:
 				sorts = []string{"a", "b", "c"}
+			case SortKeysOptional:
+				sorts = []string{"", "a", "b"}
 			}
 			for _, s := range sorts {
 				acquireFree(t, ctx, e.a, lease(backend.Key{Partition: p, Sort: s}, "alice"))
@@ -152,6 +156,11 @@ func guardCases(h StoreHarness) []storeCase {
 				"same owner, newer token: the old tenure's guard must fail")
 			require.False(t, written())
 		}},
+		{name: "Guarded/HoldsUntilCommit", skip: skipUnless(h.GuardedOp != nil && h.GuardedOpDuring != nil,
+			"harness supplies no GuardedOpDuring, so the suite cannot act between a guarded write's check and its commit"),
+			run: func(t *testing.T, ctx context.Context, e *storeEnv) {
+				guardHoldsUntilCommit(t, ctx, e, guarded(t, e.a))
+			}},
 		{name: "Guarded/RefusedWhenAbsent", skip: skip, run: func(t *testing.T, ctx context.Context, e *storeEnv) {
 			g := guarded(t, e.a)
 			ops, written := e.h.GuardedOp(t, e.a)
@@ -160,4 +169,56 @@ func guardCases(h StoreHarness) []storeCase {
 			require.False(t, written())
 		}},
 	}
+}
+
+// guardPause is how long a guarded write's hook waits for a takeover it
+// started. A store that holds the guard until its commit blocks the
+// takeover for all of it; a store that does not lets it through at once.
+const guardPause = 250 * time.Millisecond
+
+// guardHoldsUntilCommit: from inside an open guarded write (the harness's
+// during hook), another handle takes the lock over. Either the store blocks
+// the takeover until the write commits (row lock, store mutex), or the
+// takeover completes first and the guarded write must then be refused. A
+// store that checks the guard and then writes in a separate step lets both
+// succeed: the stale holder's write lands after it lost the lock.
+func guardHoldsUntilCommit(t *testing.T, ctx context.Context, e *storeEnv, g backend.GuardedWriter) {
+	held := acquireFree(t, ctx, e.a, lease(e.key(), "alice")).Record
+	taken := make(chan error, 1)
+	calls, tookDuring := 0, false
+	var tookErr error
+	during := func() {
+		calls++
+		if calls > 1 {
+			return
+		}
+		go func() {
+			_, err := e.b.Acquire(ctx, backend.AcquireRequest{Record: lease(held.Key, "bob"), ExpectVersion: held.Version})
+			taken <- err
+		}()
+		select {
+		case tookErr = <-taken:
+			tookDuring = true
+		case <-time.After(guardPause):
+		}
+	}
+	ops, written := e.h.GuardedOpDuring(t, e.a, during)
+	err := g.WriteGuarded(ctx, backend.Guard{Key: held.Key, Owner: held.Owner, Token: held.Token}, ops)
+	require.Equal(t, 1, calls, "the ops must call during exactly once, inside the guarded write")
+	if !tookDuring {
+		select {
+		case tookErr = <-taken:
+		case <-ctx.Done():
+			require.FailNow(t, "the takeover never completed", "%v", ctx.Err())
+		}
+	}
+	require.NoError(t, tookErr, "the takeover itself must succeed, before or after the guarded write")
+	if tookDuring {
+		require.ErrorIs(t, err, backend.ErrGuardFailed,
+			"another client took the lock over while the guarded write was open, yet the write was not refused")
+		require.False(t, written(), "a guarded write committed after its lock was taken over")
+		return
+	}
+	require.NoError(t, err, "the guard held for the whole write")
+	require.True(t, written())
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/leaselock/leaselock/backend"
+	"github.com/leaselock/leaselock/conformance/netfault"
 )
 
 // RunStore runs every clause of the backend.Store contract against the
@@ -22,24 +23,32 @@ import (
 func RunStore(t *testing.T, h StoreHarness) {
 	t.Helper()
 	require.NotNil(t, h.NewStores, "StoreHarness.NewStores is required")
+	h.GuardedOp = h.guardedOp()
 	for _, c := range storeCases(h) {
 		t.Run(c.name, func(t *testing.T) {
 			if c.skip != "" {
 				t.Skip(c.skip)
 			}
-			a, b := h.NewStores(t)
-			require.NotNil(t, a)
-			require.NotNil(t, b)
-			withWatchdog(t, caseTimeout, func(ctx context.Context) { c.run(t, ctx, &storeEnv{h: h, a: a, b: b}) })
+			e := &storeEnv{h: h}
+			if c.proxied {
+				e.a, e.b, e.proxy = h.NewStoresBehindProxy(t)
+				require.NotNil(t, e.proxy)
+			} else {
+				e.a, e.b = h.NewStores(t)
+			}
+			require.NotNil(t, e.a)
+			require.NotNil(t, e.b)
+			withWatchdog(t, caseTimeout, func(ctx context.Context) { c.run(t, ctx, e) })
 		})
 	}
 }
 
 // storeEnv is what one store subtest works with.
 type storeEnv struct {
-	h    StoreHarness
-	a, b backend.Store
-	n    atomic.Int64
+	h     StoreHarness
+	a, b  backend.Store
+	proxy *netfault.Proxy // for a proxied case: a is behind it, b is not
+	n     atomic.Int64
 }
 
 // key returns a key unique within the test.
@@ -47,19 +56,27 @@ func (e *storeEnv) key() backend.Key {
 	return e.keyOf(fmt.Sprintf("conformance-%d", e.n.Add(1)))
 }
 
-// keyOf returns the key for partition p; on a store with sort keys it
-// carries a sort value too, since such tables (DynamoDB) need one.
+// keyOf returns the key for partition p as the store declares keys: with a
+// sort value where one is required (DynamoDB tables with a sort key), and
+// with or without one, depending on p, where it is optional, so every
+// clause runs on both shapes of key.
 func (e *storeEnv) keyOf(p string) backend.Key {
-	if e.h.SortKeys {
+	switch e.h.SortKeys {
+	case SortKeysRequired:
 		return backend.Key{Partition: p, Sort: "s"}
+	case SortKeysOptional:
+		if len(p)%2 == 1 {
+			return backend.Key{Partition: p, Sort: "s"}
+		}
 	}
 	return backend.Key{Partition: p}
 }
 
 type storeCase struct {
-	name string
-	skip string // non-empty: the store did not declare the capability
-	run  func(t *testing.T, ctx context.Context, e *storeEnv)
+	name    string
+	skip    string // non-empty: the store did not declare the capability
+	proxied bool   // the stores come from NewStoresBehindProxy
+	run     func(t *testing.T, ctx context.Context, e *storeEnv)
 }
 
 // lease builds a record for key as owner with a fresh version.
@@ -388,21 +405,8 @@ func storeCases(h StoreHarness) []storeCase {
 		}},
 		{name: "Keys/Invalid", run: func(t *testing.T, ctx context.Context, e *storeEnv) {
 			for _, key := range []backend.Key{{}, {Sort: "s"}, {Partition: "bad\xff"}} {
-				_, err := e.a.Get(ctx, key)
-				require.ErrorIs(t, err, backend.ErrInvalid, "Get(%q)", key)
-				_, err = e.a.Acquire(ctx, backend.AcquireRequest{Record: lease(key, "alice")})
-				require.ErrorIs(t, err, backend.ErrInvalid, "Acquire(%q)", key)
-				_, err = e.a.Update(ctx, lease(key, "alice"), "v")
-				require.ErrorIs(t, err, backend.ErrInvalid, "Update(%q)", key)
-				require.ErrorIs(t, e.a.Delete(ctx, key, "v"), backend.ErrInvalid, "Delete(%q)", key)
+				requireInvalidKey(t, ctx, e.a, key)
 			}
-		}},
-		{name: "Keys/SortKeyDistinct", skip: skipUnless(h.SortKeys, "store declares no sort keys"), run: func(t *testing.T, ctx context.Context, e *storeEnv) {
-			p := e.key().Partition
-			r1 := acquireFree(t, ctx, e.a, lease(backend.Key{Partition: p, Sort: "one"}, "alice")).Record
-			r2 := acquireFree(t, ctx, e.b, lease(backend.Key{Partition: p, Sort: "two"}, "bob")).Record
-			requireStored(t, ctx, e.a, r1)
-			requireStored(t, ctx, e.a, r2)
 		}},
 		{name: "Keys/Independent", run: func(t *testing.T, ctx context.Context, e *storeEnv) {
 			k1, k2 := e.key(), e.key()
@@ -435,6 +439,13 @@ func storeCases(h StoreHarness) []storeCase {
 			raceUpdate(t, ctx, e)
 		}},
 	}
+	cases = append(cases, sortKeyCases(h)...)
+	cases = append(cases, conditionCases()...)
+	cases = append(cases, staleHolderCases()...)
+	cases = append(cases, acquireMergeCases()...)
+	cases = append(cases, contextCases()...)
+	cases = append(cases, churnCases(h)...)
+	cases = append(cases, errorCases(h)...)
 	cases = append(cases, listCases()...)
 	return append(cases, guardCases(h)...)
 }

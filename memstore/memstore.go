@@ -72,7 +72,9 @@ func (s *Store) Acquire(ctx context.Context, req backend.AcquireRequest) (backen
 		old := cur.Clone()
 		replaced = &old
 		rec.Token = cur.Token + 1
-		if req.KeepData && rec.Data == nil {
+		// Empty data counts as none, as it does everywhere: a store
+		// like DynamoDB cannot keep an empty value apart from no value.
+		if req.KeepData && len(rec.Data) == 0 {
 			rec.Data = old.Data
 		}
 		rec.Attributes = mergeAttributes(old.Attributes, rec.Attributes)

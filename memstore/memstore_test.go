@@ -11,9 +11,9 @@ import (
 
 func TestConformance(t *testing.T) {
 	conformance.RunStore(t, conformance.StoreHarness{
-		NewStores: func(*testing.T) (backend.Store, backend.Store) { s := memstore.New(); return s, s },
-		SortKeys:  true,
-		GuardedOp: guardedOp,
+		NewStores:       func(*testing.T) (backend.Store, backend.Store) { s := memstore.New(); return s, s },
+		SortKeys:        conformance.SortKeysOptional,
+		GuardedOpDuring: guardedOpDuring,
 	})
 }
 
@@ -24,7 +24,13 @@ func TestLockConformance(t *testing.T) {
 	})
 }
 
-func guardedOp(*testing.T, backend.Store) (any, func() bool) {
+func guardedOp(t *testing.T, s backend.Store) (any, func() bool) {
+	return guardedOpDuring(t, s, func() {})
+}
+
+// guardedOpDuring's ops run under the store's lock, after the guard was
+// checked: the place where during belongs.
+func guardedOpDuring(_ *testing.T, _ backend.Store, during func()) (any, func() bool) {
 	var wrote atomic.Bool
-	return func() error { wrote.Store(true); return nil }, wrote.Load
+	return func() error { during(); wrote.Store(true); return nil }, wrote.Load
 }
