@@ -2,6 +2,7 @@ package dynamostore_test
 
 import (
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -11,6 +12,7 @@ import (
 
 	"github.com/leaselock/leaselock/backend"
 	"github.com/leaselock/leaselock/conformance"
+	"github.com/leaselock/leaselock/conformance/netfault"
 	"github.com/leaselock/leaselock/dynamostore"
 	"github.com/leaselock/leaselock/internal/testservers"
 )
@@ -29,6 +31,16 @@ func storeHarness(kind testservers.Kind) conformance.StoreHarness {
 		// dynalite ignores ReturnValuesOnConditionCheckFailure: the store
 		// reads a refused write's current record afterwards.
 		ConflictReadsBack: kind == testservers.Dynalite,
+		// The Errors clauses cut connections to the server around single
+		// calls: a lost answer must be ambiguous, a cut request unapplied.
+		// The SDK's retries are off so each call is one request.
+		NewStoresBehindProxy: func(t *testing.T) (backend.Store, backend.Store, *netfault.Proxy) {
+			e := newEnv(t, kind, nil)
+			p := netfault.Start(t, strings.TrimPrefix(e.srv.Endpoint, "http://"))
+			behind, err := dynamostore.New(testservers.NewClient("http://"+p.Addr(), noRetries), e.table, nil)
+			require.NoError(t, err)
+			return behind, e.store, p
+		},
 	}
 	if kind == testservers.Moto {
 		// TransactWriteItems runs on the server: there is no point inside
