@@ -40,3 +40,30 @@ type Guard struct {
 type GuardedWriter interface {
 	WriteGuarded(ctx context.Context, g Guard, ops any) error
 }
+
+// ReleaseCommitter is an optional capability: commit the application's own
+// writes and release the lock in one atomic step, so either both happen or
+// neither does. It closes the gap a lease alone leaves: a holder delayed
+// past its lease cannot have committed its work unless it still held the
+// lock at the moment of the commit, and a holder that committed has
+// released in the same instant.
+type ReleaseCommitter interface {
+	// CommitRelease applies req.Ops and releases req.Record's key in one
+	// atomic step, if the lock record's current version is
+	// req.ExpectVersion: it writes req.Record (Released set, fencing token
+	// kept, attributes merged, as Update does) or, with req.Delete, deletes
+	// the record. When the version does not match nothing is applied and
+	// it returns a *ConflictError carrying the current record. When an
+	// application op fails, nothing is applied, the lock is unchanged, and
+	// the store's own error is returned (not a conflict). Ops is
+	// store-specific, as for GuardedWriter.
+	CommitRelease(ctx context.Context, req CommitReleaseRequest) error
+}
+
+// CommitReleaseRequest is the argument of ReleaseCommitter.CommitRelease.
+type CommitReleaseRequest struct {
+	Record        Record // the released record to write (Released is set); its Key names the lock
+	ExpectVersion string // the version the lock record must carry
+	Delete        bool   // delete the record instead of writing Record
+	Ops           any    // the application's writes, in the store's own type
+}

@@ -2,6 +2,7 @@ package conformance_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -79,6 +80,13 @@ var brokenStores = map[string]brokenStore{
 	// A network store that reports every failed call unavailable, also
 	// when its request reached the server and only the answer was lost.
 	"lost-answer-reported-unavailable": {caughtBy: "Errors/LostAnswerIsAmbiguous", harness: httpHarness(true)},
+	// Commit and release that applies the ops before checking the lock:
+	// a stale holder's writes land although its release is refused.
+	"commit-applies-before-check": {new: onMem(func(m *memstore.Store) backend.Store { return commitBeforeCheck{m} }),
+		caughtBy: "CommitRelease/StaleRefusedNothingApplied"},
+	// Commit and release that releases although the ops failed.
+	"commit-releases-despite-failure": {new: onMem(func(m *memstore.Store) backend.Store { return commitIgnoresFailure{m} }),
+		caughtBy: "CommitRelease/FailingOpsApplyNothing"},
 	"sort-key-dropped": {new: onMem(func(m *memstore.Store) backend.Store { return sortKeyDropped{m} }),
 		caughtBy: "Keys/SortKeyRefusedWithoutSortKeys",
 		harness:  func(h *conformance.StoreHarness) { h.SortKeys = conformance.SortKeysNone }},
@@ -168,6 +176,26 @@ func (s guardCheckThenWrite) WriteGuarded(ctx context.Context, g backend.Guard, 
 	return ops.(func() error)()
 }
 
+var errOpFailed = errors.New("conformance_test: the application's write failed")
+
+type commitBeforeCheck struct{ *memstore.Store }
+
+func (s commitBeforeCheck) CommitRelease(ctx context.Context, req backend.CommitReleaseRequest) error {
+	if err := req.Ops.(func() error)(); err != nil {
+		return err
+	}
+	req.Ops = func() error { return nil }
+	return s.Store.CommitRelease(ctx, req)
+}
+
+type commitIgnoresFailure struct{ *memstore.Store }
+
+func (s commitIgnoresFailure) CommitRelease(ctx context.Context, req backend.CommitReleaseRequest) error {
+	ops := req.Ops.(func() error)
+	req.Ops = func() error { _ = ops(); return nil }
+	return s.Store.CommitRelease(ctx, req)
+}
+
 type sortKeyDropped struct{ *memstore.Store }
 
 func drop(k backend.Key) backend.Key { return backend.Key{Partition: k.Partition} }
@@ -230,6 +258,7 @@ func TestBrokenStoreChild(t *testing.T) {
 		},
 		SortKeys:        conformance.SortKeysOptional,
 		GuardedOpDuring: funcOps,
+		FailingOp:       func(*testing.T, backend.Store) any { return func() error { return errOpFailed } },
 		Races:           100,
 	}
 	if b.harness != nil {

@@ -70,6 +70,12 @@ type StoreHarness struct {
 	// connections around single calls of behind, then check the error it
 	// reported against what direct finds stored. Nil skips them.
 	NewStoresBehindProxy func(t *testing.T) (behind, direct backend.Store, p *netfault.Proxy)
+
+	// FailingOp, for a store that implements backend.ReleaseCommitter,
+	// returns ops that fail when applied (an application condition that
+	// does not hold). The CommitRelease clauses check that nothing of a
+	// failed commit applies and the lock stays held. Nil skips that clause.
+	FailingOp func(t *testing.T, s backend.Store) (ops any)
 }
 
 // SortKeyMode says how a store treats the sort part of a backend.Key.

@@ -2,6 +2,7 @@ package conformance
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -75,7 +76,7 @@ type lockCase struct {
 func RunLock(t *testing.T, h LockHarness) {
 	t.Helper()
 	require.NotNil(t, h.NewStores, "LockHarness.NewStores is required")
-	for _, c := range append(lockCases(), lossCases()...) {
+	for _, c := range slices.Concat(lockCases(), lossCases(), commitLockCases()) {
 		t.Run(c.name, func(t *testing.T) {
 			if h.Remote && !c.remote {
 				t.Skip("in-memory only: needs many lease periods of virtual time")

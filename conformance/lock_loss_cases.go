@@ -6,6 +6,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/leaselock/leaselock/backend"
 	"github.com/leaselock/leaselock/conformance/faultstore"
 	"github.com/leaselock/leaselock/lock"
 )
@@ -92,4 +93,40 @@ func landedReleaseIsNotASteal(e *lockEnv, op faultstore.Op, k faultstore.Kind, o
 	e.pass(e.beat)
 	require.Zero(t, lost.Load(), "no loss may be reported")
 	require.NoError(t, lb.Err(), "bob holds the key undisturbed")
+}
+
+// commitLockCases check Lock.CommitAndRelease over the store: a live holder's
+// writes and release commit together and the key is free at once; a stale
+// holder's are refused together, and the holder is told.
+func commitLockCases() []lockCase {
+	return []lockCase{
+		{name: "CommitAndRelease", remote: true, run: func(e *lockEnv) {
+			t := e.t
+			if _, ok := e.a.(backend.ReleaseCommitter); !ok || e.h.GuardedOp == nil {
+				t.Skipf("%T cannot commit and release, or the harness gives no GuardedOp", e.a)
+			}
+			alice, bob := e.client("alice", e.a), e.client("bob", e.b)
+			l, err := alice.Acquire(e.ctx, e.key("k"))
+			require.NoError(t, err)
+			ops, written := e.h.GuardedOp(t, e.a)
+			require.NoError(t, l.CommitAndRelease(e.ctx, ops))
+			require.True(t, written(), "the writes committed")
+			require.ErrorIs(t, l.Err(), lock.ErrReleased)
+			lb, err := bob.TryAcquire(e.ctx, e.key("k"))
+			require.NoError(t, err, "released in the same step: the key is free at once")
+			require.Equal(t, l.Token()+1, lb.Token())
+
+			// bob is now the stale holder: alice takes the key over at the
+			// store, as a waiter does after his lease ended on her clock.
+			cur, err := e.a.Get(e.ctx, backend.Key{Partition: e.key("k")})
+			require.NoError(t, err)
+			_, err = e.a.Acquire(e.ctx, backend.AcquireRequest{ExpectVersion: cur.Version, Record: backend.Record{
+				Key: cur.Key, Owner: "alice", Version: "taken-" + cur.Version, LeaseDuration: e.lease}})
+			require.NoError(t, err)
+			ops, written = e.h.GuardedOp(t, e.b)
+			err = lb.CommitAndRelease(e.ctx, ops)
+			require.ErrorIs(t, err, lock.ErrStolen, "the stale holder's commit is refused, and it is told")
+			require.False(t, written(), "none of its writes applied")
+		}},
+	}
 }

@@ -447,6 +447,7 @@ func storeCases(h StoreHarness) []storeCase {
 	cases = append(cases, churnCases(h)...)
 	cases = append(cases, errorCases(h)...)
 	cases = append(cases, listCases()...)
+	cases = append(cases, commitCases(h)...)
 	return append(cases, guardCases(h)...)
 }
 

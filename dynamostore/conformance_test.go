@@ -46,11 +46,24 @@ func storeHarness(kind testservers.Kind) conformance.StoreHarness {
 		// TransactWriteItems runs on the server: there is no point inside
 		// it where a hook could run, so no GuardedOpDuring.
 		h.GuardedOp = guardedPut
+		h.FailingOp = failingCheck
 	}
 	return h
 }
 
 var appItemSeq atomic.Int64
+
+// failingCheck returns ops whose one item, a condition check on an
+// application item that does not exist, fails.
+func failingCheck(t *testing.T, st backend.Store) any {
+	table := st.(*dynamostore.Store).Table()
+	return []types.TransactWriteItem{{ConditionCheck: &types.ConditionCheck{
+		TableName:                aws.String(table),
+		Key:                      map[string]types.AttributeValue{"key": s(fmt.Sprint("app-absent-", appItemSeq.Add(1)))},
+		ConditionExpression:      aws.String("attribute_exists(#k)"),
+		ExpressionAttributeNames: map[string]string{"#k": "key"},
+	}}}
+}
 
 // guardedPut returns ops that put one application item into the lock's own
 // table, and a check that it was written.

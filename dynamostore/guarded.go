@@ -12,6 +12,32 @@ import (
 	"github.com/leaselock/leaselock/backend"
 )
 
+// GuardCheck returns the condition check that a guarded write adds to its
+// transaction: it holds while g's acquisition still holds the lock (same
+// owner and fencing token, not released). Put it into your own
+// TransactWriteItems call to make any transaction conditional on the lock
+// (etcd's IsOwner), e.g. together with items on other tables:
+//
+//	items = append(items, store.GuardCheck(l.Guard()))
+//
+// A transaction canceled with this item's reason ConditionalCheckFailed
+// means the lock is no longer held; nothing was written. WriteGuarded does
+// this for you and tells the lock.
+func (s *Store) GuardCheck(g backend.Guard) types.TransactWriteItem {
+	return types.TransactWriteItem{ConditionCheck: &types.ConditionCheck{
+		TableName:           aws.String(s.table),
+		Key:                 s.keyItem(g.Key),
+		ConditionExpression: aws.String("#o = :o AND #f = :f AND attribute_not_exists(#r)"),
+		ExpressionAttributeNames: map[string]string{
+			"#o": AttrOwnerName, "#f": AttrFencingToken, "#r": AttrIsReleased,
+		},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":o": &types.AttributeValueMemberS{Value: g.Owner},
+			":f": tokenValue(g.Token),
+		},
+	}}
+}
+
 // MaxGuardedOps is the most application items one guarded write may hold:
 // DynamoDB's 100 items per transaction, less the lock check.
 const MaxGuardedOps = 99
@@ -48,18 +74,7 @@ func (s *Store) WriteGuarded(ctx context.Context, g backend.Guard, ops any) erro
 	all := make([]types.TransactWriteItem, len(items)+1)
 	copy(all, items)
 	check := len(items)
-	all[check] = types.TransactWriteItem{ConditionCheck: &types.ConditionCheck{
-		TableName:           aws.String(s.table),
-		Key:                 s.keyItem(g.Key),
-		ConditionExpression: aws.String("#o = :o AND #f = :f AND attribute_not_exists(#r)"),
-		ExpressionAttributeNames: map[string]string{
-			"#o": AttrOwnerName, "#f": AttrFencingToken, "#r": AttrIsReleased,
-		},
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":o": &types.AttributeValueMemberS{Value: g.Owner},
-			":f": tokenValue(g.Token),
-		},
-	}}
+	all[check] = s.GuardCheck(g)
 
 	tr := new(tracker)
 	_, err := s.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: all}, tr.option)

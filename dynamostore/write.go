@@ -87,16 +87,7 @@ func (s *Store) Update(ctx context.Context, rec backend.Record, expectVersion st
 	if err := s.checkRecord(rec); err != nil {
 		return backend.Record{}, err
 	}
-	u := newUpdate()
-	s.lease(u, rec, true)
-	if rec.Released {
-		u.names["#r"] = AttrIsReleased
-		u.values[":one"] = &types.AttributeValueMemberS{Value: releasedValue}
-		u.set = append(u.set, "#r = :one")
-	} else {
-		u.drop("r", AttrIsReleased)
-	}
-	u.values[":e"] = &types.AttributeValueMemberS{Value: expectVersion}
+	u := s.updateTo(rec, expectVersion)
 
 	tr := new(tracker)
 	out, err := s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
@@ -120,6 +111,22 @@ func (s *Store) Update(ctx context.Context, rec backend.Record, expectVersion st
 		return backend.Record{}, err
 	}
 	return stored, nil
+}
+
+// updateTo builds the update that writes rec over the record at
+// expectVersion (the condition is "#v = :e"), keeping the fencing token.
+func (s *Store) updateTo(rec backend.Record, expectVersion string) *update {
+	u := newUpdate()
+	s.lease(u, rec, true)
+	if rec.Released {
+		u.names["#r"] = AttrIsReleased
+		u.values[":one"] = &types.AttributeValueMemberS{Value: releasedValue}
+		u.set = append(u.set, "#r = :one")
+	} else {
+		u.drop("r", AttrIsReleased)
+	}
+	u.values[":e"] = &types.AttributeValueMemberS{Value: expectVersion}
+	return u
 }
 
 // Delete implements backend.Store with one DeleteItem conditional on the

@@ -53,8 +53,11 @@ func AdditionalWait(d time.Duration) AcquireOption {
 	return func(a *acquireConfig) { a.additional, a.waitLimited = d, true }
 }
 
-// DeleteOnRelease deletes the record on Release instead of marking it
-// released (Java's default). The fencing counter restarts at 1 afterwards.
+// DeleteOnRelease makes this lock's release (Release, CommitAndRelease,
+// Do's, Close's) delete the record instead of marking it released (Java's
+// default). The fencing counter is then lost: the next acquisition starts
+// again at token 1. Prefer the default unless the table must not keep one
+// record per key ever used.
 func DeleteOnRelease() AcquireOption { return func(a *acquireConfig) { a.deleteOnRel = true } }
 
 // OnlyIfExists acquires only a key whose record already exists (released or
@@ -90,7 +93,7 @@ func OnDanger(safeTime time.Duration, fn func(l *Lock)) AcquireOption {
 }
 
 func newAcquireConfig(c *config, opts []AcquireOption) (acquireConfig, error) {
-	a := acquireConfig{deleteOnRel: c.deleteOnRel}
+	a := acquireConfig{}
 	for _, o := range opts {
 		if o == nil {
 			return a, fmt.Errorf("%w: nil AcquireOption", ErrInvalidOption)

@@ -72,7 +72,10 @@ func TestDeleteOnReleaseRestartsTokens(t *testing.T) {
 		l, err = c.Acquire(ctx, "k")
 		require.NoError(t, err)
 		require.Equal(t, uint64(1), l.Token(), "documented: deleting drops the fencing counter")
-		require.ErrorIs(t, l.Release(ctx, lock.ReleaseDelete(), lock.ReleaseWithData([]byte("x"))), lock.ErrInvalidOption)
+		l, err = c.Acquire(ctx, "k", lock.DeleteOnRelease())
+		require.NoError(t, err)
+		require.ErrorIs(t, l.Release(ctx, lock.ReleaseWithData([]byte("x"))), lock.ErrInvalidOption,
+			"a deleted record keeps no data")
 	})
 }
 

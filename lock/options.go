@@ -36,7 +36,6 @@ type config struct {
 	workers     int
 	clk         clock.Clock
 	log         *slog.Logger
-	deleteOnRel bool
 }
 
 // WithOwner names this client on the records it writes. Default: the host
@@ -86,11 +85,6 @@ func WithClock(clk clock.Clock) Option { return func(c *config) { c.clk = clk } 
 // WithLogger sets the logger. Lock data and credentials are never logged.
 func WithLogger(l *slog.Logger) Option { return func(c *config) { c.log = l } }
 
-// WithDeleteOnRelease makes every Release delete the record instead of
-// marking it released. The fencing counter is then lost: a later acquire
-// starts again at token 1. Prefer the default unless the table must not
-// keep one record per key ever used.
-func WithDeleteOnRelease() Option { return func(c *config) { c.deleteOnRel = true } }
 
 func newConfig(opts []Option) (config, error) {
 	c := config{

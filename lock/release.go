@@ -8,63 +8,103 @@ import (
 	"github.com/leaselock/leaselock/backend"
 )
 
-// ReleaseOption configures Release.
+// ReleaseOption configures Release and CommitAndRelease.
 type ReleaseOption func(*releaseConfig)
 
 type releaseConfig struct {
-	data    *[]byte
-	delete  bool
-	deleted bool // set: delete was chosen explicitly
+	data *[]byte
 }
 
 // ReleaseWithData leaves data on the released record, for the next holder
-// (Java's releaseLock with data).
+// (Java's releaseLock with data). A lock acquired with DeleteOnRelease
+// keeps no record to leave it on: Release then fails with
+// ErrInvalidOption.
 func ReleaseWithData(data []byte) ReleaseOption {
 	return func(r *releaseConfig) { d := append([]byte(nil), data...); r.data = &d }
 }
 
-// ReleaseDelete deletes the record instead of marking it released. The
-// fencing counter restarts at 1 for the next acquisition.
-func ReleaseDelete() ReleaseOption {
-	return func(r *releaseConfig) { r.delete, r.deleted = true, true }
+// release is how one release is written.
+type release struct {
+	data   *[]byte
+	del    bool // delete the record (DeleteOnRelease) instead of marking it
+	commit bool // apply ops and release in one atomic step
+	ops    any
 }
 
-// Release gives the lock up: one conditional store write that marks the
-// record released (or deletes it), after which no heartbeat of this lock
-// can succeed. It is idempotent. If the write fails the lock stays held,
-// heartbeats go on, and the error is returned; retry or Close. Release
-// never outlives the lease: if the lock ends while the write is pending
-// (the lease ran out), the write is abandoned and Release returns the
-// lock's Err, a *LostError, as it does for a lock that was already lost.
-func (l *Lock) Release(ctx context.Context, opts ...ReleaseOption) error {
-	r := releaseConfig{delete: l.opts.deleteOnRel}
+func (l *Lock) releaseFor(opts []ReleaseOption) (release, error) {
+	var r releaseConfig
 	for _, o := range opts {
 		if o == nil {
-			return fmt.Errorf("%w: nil ReleaseOption", ErrInvalidOption)
+			return release{}, fmt.Errorf("%w: nil ReleaseOption", ErrInvalidOption)
 		}
 		o(&r)
 	}
-	if r.data != nil && r.delete {
-		return fmt.Errorf("%w: ReleaseWithData and delete-on-release together", ErrInvalidOption)
+	if r.data != nil && l.opts.deleteOnRel {
+		return release{}, fmt.Errorf("%w: ReleaseWithData on a lock acquired with DeleteOnRelease", ErrInvalidOption)
 	}
+	return release{data: r.data, del: l.opts.deleteOnRel}, nil
+}
+
+// Release gives the lock up: one conditional store write that marks the
+// record released (or deletes it, for a lock acquired with
+// DeleteOnRelease), after which no heartbeat of this lock can succeed. It
+// is idempotent. If the write fails the lock stays held, heartbeats go on,
+// and the error is returned; retry or Close. Release never outlives the
+// lease: if the lock ends while the write is pending (the lease ran out),
+// the write is abandoned and Release returns the lock's Err, a *LostError,
+// as it does for a lock that was already lost.
+func (l *Lock) Release(ctx context.Context, opts ...ReleaseOption) error {
+	r, err := l.releaseFor(opts)
+	if err != nil {
+		return err
+	}
+	return l.releaseWith(ctx, r)
+}
+
+// CommitAndRelease applies the application's writes and releases the lock
+// in one atomic step of the store: either both happen, or neither does and
+// the lock stays held. A holder that was delayed past its lease cannot
+// commit: its release is refused with the writes (the lock then ends as
+// stolen or expired and its *LostError is returned). ops is the store's
+// own type; prefer your store's typed helper (dynamostore.CommitAndRelease,
+// memstore.CommitAndRelease), which makes a wrong type a compile error.
+// When the application's own writes fail, their error is returned and the
+// lock stays held. A store without the capability gives an error that
+// errors.Is errors.ErrUnsupported, and nothing is written.
+func (l *Lock) CommitAndRelease(ctx context.Context, ops any, opts ...ReleaseOption) error {
+	if _, ok := l.c.store.(backend.ReleaseCommitter); !ok {
+		return fmt.Errorf("lock: store %T cannot commit and release in one step: %w", l.c.store, errors.ErrUnsupported)
+	}
+	r, err := l.releaseFor(opts)
+	if err != nil {
+		return err
+	}
+	r.commit, r.ops = true, ops
+	return l.releaseWith(ctx, r)
+}
+
+func (l *Lock) releaseWith(ctx context.Context, r release) error {
 	if err := l.beginWrite(ctx); err != nil {
 		if errors.Is(err, ErrReleased) {
+			if r.commit {
+				return fmt.Errorf("lock: commit and release %q: already released; nothing written", l.key)
+			}
 			return nil
 		}
 		return err // still held: the earlier write goes on; or ended
 	}
 	defer l.endWrite()
-	return l.c.releaseRecord(ctx, l, r.data, r.delete)
+	return l.c.releaseRecord(ctx, l, r)
 }
 
 // releaseRecord performs the release write; callers hold the write slot, or own
 // l exclusively (a lock not yet tracked).
-func (c *Client) releaseRecord(ctx context.Context, l *Lock, data *[]byte, del bool) error {
+func (c *Client) releaseRecord(ctx context.Context, l *Lock, r release) error {
 	l.mu.Lock()
 	if !l.heldLocked() {
 		err := l.err
 		l.mu.Unlock()
-		if errors.Is(err, ErrReleased) {
+		if errors.Is(err, ErrReleased) && !r.commit {
 			return nil
 		}
 		return err
@@ -75,19 +115,30 @@ func (c *Client) releaseRecord(ctx context.Context, l *Lock, data *[]byte, del b
 	ctx, stop := l.whileHeld(ctx)
 	defer stop()
 	var s settled
-	if del {
+	switch {
+	case r.del && !r.commit:
 		s = c.deleteRecord(ctx, cur)
-	} else {
+	default:
 		next := cur
 		next.Released = true
-		if data != nil {
-			next.Data = *data
+		if r.data != nil {
+			next.Data = *r.data
 		}
 		sentAt := c.clk.Now()
 		c.stamp(&next, sentAt)
-		l.addPending(next.Version, sentAt) // a retry must recognise it if it lands
-		_, err := c.store.Update(ctx, next, cur.Version)
-		s = c.settle(ctx, l.key, next.Version, err)
+		var err error
+		if r.commit {
+			err = c.store.(backend.ReleaseCommitter).CommitRelease(ctx, backend.CommitReleaseRequest{
+				Record: next, ExpectVersion: cur.Version, Delete: r.del, Ops: r.ops})
+		} else {
+			_, err = c.store.Update(ctx, next, cur.Version)
+		}
+		if r.del {
+			s = c.settleDelete(ctx, cur.Key, err)
+		} else {
+			l.addPending(next.Version, sentAt) // a retry must recognise it if it lands
+			s = c.settle(ctx, l.key, next.Version, err)
+		}
 	}
 	switch {
 	case s.outcome == applied:
@@ -112,7 +163,7 @@ func (c *Client) releaseRecord(ctx context.Context, l *Lock, data *[]byte, del b
 			// A heartbeat of ours with an unknown outcome landed: adopt it
 			// (with its lease events) and release on top of it.
 			c.renewed(l, *s.current, at)
-			return c.releaseRecord(ctx, l, data, del)
+			return c.releaseRecord(ctx, l, r)
 		}
 		if l.ownReleaseLanded(s.current, s.mayHaveLanded) {
 			// The key changed hands through this release (or an earlier
@@ -147,7 +198,12 @@ func (l *Lock) endErr() error {
 // either our delete landed or someone else deleted the record; the lock is
 // not ours any more either way.
 func (c *Client) deleteRecord(ctx context.Context, cur backend.Record) settled {
-	s := c.settle(ctx, cur.Key, "", c.store.Delete(ctx, cur.Key, cur.Version))
+	return c.settleDelete(ctx, cur.Key, c.store.Delete(ctx, cur.Key, cur.Version))
+}
+
+// settleDelete settles a delete's outcome (see deleteRecord).
+func (c *Client) settleDelete(ctx context.Context, key backend.Key, err error) settled {
+	s := c.settle(ctx, key, "", err)
 	if s.outcome == refused && s.current == nil {
 		return settled{outcome: applied}
 	}

@@ -25,9 +25,10 @@ type Store struct {
 }
 
 var (
-	_ backend.Store         = (*Store)(nil)
-	_ backend.Lister        = (*Store)(nil)
-	_ backend.GuardedWriter = (*Store)(nil)
+	_ backend.Store            = (*Store)(nil)
+	_ backend.Lister           = (*Store)(nil)
+	_ backend.GuardedWriter    = (*Store)(nil)
+	_ backend.ReleaseCommitter = (*Store)(nil)
 )
 
 // New returns an empty store.
@@ -169,6 +170,39 @@ func (s *Store) WriteGuarded(ctx context.Context, g backend.Guard, ops any) erro
 		return fmt.Errorf("memstore: %q: %w", g.Key, backend.ErrGuardFailed)
 	}
 	return fn()
+}
+
+// CommitRelease implements backend.ReleaseCommitter. req.Ops must be a
+// func() error; it runs while the store is locked, after the version was
+// checked, and the record is released only if it returns nil. The function
+// must apply all of its writes or none: memstore cannot undo them.
+func (s *Store) CommitRelease(ctx context.Context, req backend.CommitReleaseRequest) error {
+	fn, ok := req.Ops.(func() error)
+	if !ok {
+		return fmt.Errorf("%w: memstore ops must be func() error, got %T", backend.ErrInvalid, req.Ops)
+	}
+	key := req.Record.Key
+	if err := check(ctx, key); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cur, ok := s.records[key]
+	if !ok || cur.Version != req.ExpectVersion {
+		return s.conflict(key)
+	}
+	if err := fn(); err != nil {
+		return err
+	}
+	if req.Delete {
+		delete(s.records, key)
+		return nil
+	}
+	rec := req.Record.Clone()
+	rec.Token = cur.Token
+	rec.Attributes = mergeAttributes(cur.Attributes, rec.Attributes)
+	s.records[key] = rec
+	return nil
 }
 
 func (s *Store) conflict(key backend.Key) error {

@@ -1,6 +1,7 @@
 package memstore_test
 
 import (
+	"errors"
 	"sync/atomic"
 	"testing"
 
@@ -14,8 +15,11 @@ func TestConformance(t *testing.T) {
 		NewStores:       func(*testing.T) (backend.Store, backend.Store) { s := memstore.New(); return s, s },
 		SortKeys:        conformance.SortKeysOptional,
 		GuardedOpDuring: guardedOpDuring,
+		FailingOp:       func(*testing.T, backend.Store) any { return func() error { return errAppFailed } },
 	})
 }
+
+var errAppFailed = errors.New("memstore_test: the application's write failed")
 
 func TestLockConformance(t *testing.T) {
 	conformance.RunLock(t, conformance.LockHarness{

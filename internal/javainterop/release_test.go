@@ -23,14 +23,14 @@ func TestGoReleaseThenJavaAcquires(t *testing.T) {
 
 		for _, tc := range []struct {
 			key  string
-			opts []lock.ReleaseOption
+			opts []lock.AcquireOption
 		}{
 			{"marked", nil},
-			{"deleted", []lock.ReleaseOption{lock.ReleaseDelete()}},
+			{"deleted", []lock.AcquireOption{lock.DeleteOnRelease()}},
 		} {
-			l, err := g.Acquire(c, tc.key)
+			l, err := g.Acquire(c, tc.key, tc.opts...)
 			require.NoError(t, err)
-			require.NoError(t, l.Release(c, tc.opts...))
+			require.NoError(t, l.Release(c))
 			item := e.raw(t, tc.key)
 			if tc.key == "marked" {
 				require.Equal(t, s("1"), item["isReleased"], "leaselock marks a release the way Java does")

@@ -190,9 +190,9 @@ func badInputsAnyStore() []badInput {
 
 		{name: "Release: nil ReleaseOption", setup: func(e *badEnv) { e.hold("k") },
 			op: func(e *badEnv) error { return e.held.Release(e.ctx, nil) }, want: []error{lock.ErrInvalidOption}},
-		{name: "Release: data and delete together", setup: func(e *badEnv) { e.hold("k") },
+		{name: "Release: data on a lock that deletes its record", setup: func(e *badEnv) { e.hold("k", lock.DeleteOnRelease()) },
 			op: func(e *badEnv) error {
-				return e.held.Release(e.ctx, lock.ReleaseWithData([]byte("d")), lock.ReleaseDelete())
+				return e.held.Release(e.ctx, lock.ReleaseWithData([]byte("d")))
 			}, want: []error{lock.ErrInvalidOption}},
 		{name: "Heartbeat: nil HeartbeatOption", setup: func(e *badEnv) { e.hold("k") },
 			op: func(e *badEnv) error { return e.held.Heartbeat(e.ctx, nil) }, want: []error{lock.ErrInvalidOption}},
