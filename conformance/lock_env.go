@@ -41,6 +41,14 @@ func (e *lockEnv) client(owner string, s backend.Store, opts ...lock.Option) *lo
 // faulty wraps store s so a case can inject faults into one client.
 func (e *lockEnv) faulty(s backend.Store) *faultstore.Store { return faultstore.New(s, nil) }
 
+// version reads the version of key's record from the second handle.
+func (e *lockEnv) version(key string) string {
+	e.t.Helper()
+	rec, err := e.b.Get(e.ctx, backend.Key{Partition: key})
+	require.NoError(e.t, err)
+	return rec.Version
+}
+
 // key returns a key unique to this case.
 func (e *lockEnv) key(name string) string { return e.prefix + name }
 

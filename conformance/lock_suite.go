@@ -38,8 +38,8 @@ func lockCases() []lockCase {
 			_, err := alice.Acquire(e.ctx, e.key("k"))
 			require.NoError(t, err)
 			_, err = bob.TryAcquire(e.ctx, e.key("k"))
-			require.ErrorIs(t, err, lock.ErrHeld)
-			var held *lock.HeldError
+			require.ErrorIs(t, err, lock.ErrLocked)
+			var held *lock.LockedError
 			require.ErrorAs(t, err, &held)
 			require.Equal(t, "alice", held.Owner)
 		}},
@@ -109,7 +109,7 @@ func lockCases() []lockCase {
 			for lb == nil {
 				lb, err = bob.TryAcquire(e.ctx, e.key("k"))
 				if err != nil {
-					require.ErrorIs(t, err, lock.ErrHeld)
+					require.ErrorIs(t, err, lock.ErrLocked)
 					e.pass(e.poll)
 				}
 			}
@@ -123,7 +123,7 @@ func lockCases() []lockCase {
 			l, err := c.Acquire(e.ctx, e.key("k"), lock.OnLost(func(_ *lock.Lock, err error) { lostErr.Store(err) }))
 			require.NoError(t, err)
 			// An operator force-takes the record.
-			_, err = e.b.Acquire(e.ctx, backend.AcquireRequest{ExpectVersion: l.Version(), Record: backend.Record{
+			_, err = e.b.Acquire(e.ctx, backend.AcquireRequest{ExpectVersion: e.version(e.key("k")), Record: backend.Record{
 				Key: backend.Key{Partition: e.key("k")}, Owner: "mallory", Version: "forced", LeaseDuration: e.lease}})
 			require.NoError(t, err)
 			require.True(t, e.wait(l.Done(), 2*e.beat), "the next heartbeat must detect the steal")
@@ -159,10 +159,10 @@ func lockCases() []lockCase {
 			c := e.client("alice", fa)
 			l, err := c.Acquire(e.ctx, e.key("k"))
 			require.NoError(t, err)
-			v := l.Version()
+			v := e.version(e.key("k"))
 			e.pass(3 * e.lease)
 			require.NoError(t, l.Err(), "heartbeats keep the lock for many leases")
-			require.NotEqual(t, v, l.Version(), "each heartbeat writes a new version")
+			require.NotEqual(t, v, e.version(e.key("k")), "each heartbeat writes a new version")
 			beats := fa.Calls(faultstore.OpUpdate)
 			require.GreaterOrEqual(t, beats, int(3*e.lease/e.beat)-2)
 			require.LessOrEqual(t, beats, int(3*e.lease/e.beat*10/9)+1, "about one write per heartbeat period")
@@ -327,7 +327,7 @@ func lockCases() []lockCase {
 			rec, err := e.b.Get(e.ctx, backend.Key{Partition: e.key("k")})
 			require.NoError(t, err)
 			require.True(t, rec.Released, "Do releases when fn returns")
-			require.Empty(t, c.Held())
+			require.Empty(t, c.Locks())
 		}},
 		{name: "DoReportsLoss", remote: true, run: func(e *lockEnv) {
 			t := e.t
@@ -344,27 +344,27 @@ func lockCases() []lockCase {
 			t := e.t
 			fa := e.faulty(e.a)
 			alice, bob := e.client("alice", fa), e.client("bob", e.b)
-			info, err := bob.Get(e.ctx, e.key("k"))
+			info, err := bob.Get(e.ctx, e.key("k"), "")
 			require.NoError(t, err)
-			require.Equal(t, lock.Free, info.State)
+			require.Equal(t, lock.StateFree, info.State)
 			la, err := alice.Acquire(e.ctx, e.key("k"), lock.WithData([]byte("d")))
 			require.NoError(t, err)
-			info, err = alice.Get(e.ctx, e.key("k"))
+			info, err = alice.Get(e.ctx, e.key("k"), "")
 			require.NoError(t, err)
-			require.Equal(t, lock.HeldByMe, info.State)
-			info, err = bob.Get(e.ctx, e.key("k"))
+			require.Equal(t, lock.StateOwned, info.State)
+			info, err = bob.Get(e.ctx, e.key("k"), "")
 			require.NoError(t, err)
-			require.Equal(t, lock.HeldByOther, info.State, "a live lock seen once is held, not expired")
+			require.Equal(t, lock.StateLocked, info.State, "a live lock seen once is held, not expired")
 			require.Equal(t, "alice", info.Owner)
 			require.Equal(t, []byte("d"), info.Data)
 			fa.SetRates(faultstore.Rates{Unavailable: 1}, 1)
 			<-la.Done()
-			for info.State == lock.HeldByOther {
+			for info.State == lock.StateLocked {
 				e.pass(e.poll)
-				info, err = bob.Get(e.ctx, e.key("k"))
+				info, err = bob.Get(e.ctx, e.key("k"), "")
 				require.NoError(t, err)
 			}
-			require.Equal(t, lock.ExpiredKey, info.State)
+			require.Equal(t, lock.StateExpired, info.State)
 			require.GreaterOrEqual(t, info.ObservedFor, e.lease)
 		}},
 		{name: "CloseReleasesAll", remote: true, run: func(e *lockEnv) {
@@ -399,7 +399,7 @@ func lockCases() []lockCase {
 			require.ErrorIs(t, err, backend.ErrUnavailable)
 			require.Contains(t, err.Error(), e.key("x"))
 			require.Contains(t, err.Error(), e.key("y"))
-			require.Empty(t, c.Held())
+			require.Empty(t, c.Locks())
 		}},
 		{name: "GuardedWriteRefusedAfterTakeover", remote: true, run: func(e *lockEnv) {
 			guardedAfterTakeover(e)

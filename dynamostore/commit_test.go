@@ -112,7 +112,7 @@ func TestCommitAndRelease(t *testing.T) {
 		_, ok := e.appValue(t, "other")
 		require.False(t, ok, "all or nothing")
 		_, err = e.bob.TryAcquire(c, "job")
-		require.ErrorIs(t, err, lock.ErrHeld)
+		require.ErrorIs(t, err, lock.ErrLocked)
 		require.NoError(t, l.Release(c))
 	})
 

@@ -26,7 +26,7 @@ func (c *Client) Acquire(ctx context.Context, key string, opts ...AcquireOption)
 }
 
 // TryAcquire is Acquire without waiting: if another owner holds the key and
-// its lease is not known to have ended, it fails with a *HeldError.
+// its lease is not known to have ended, it fails with a *LockedError.
 // Observations from earlier calls count, so calling TryAcquire once per
 // poll period takes over a dead lock after one lease.
 func (c *Client) TryAcquire(ctx context.Context, key string, opts ...AcquireOption) (*Lock, error) {
@@ -122,7 +122,7 @@ func (c *Client) acquire(ctx context.Context, name string, opts []AcquireOption,
 			expect, write = cur.Version, true
 			continue
 		}
-		held := &HeldError{Key: key.String(), Owner: cur.Owner, LeaseDuration: cur.LeaseDuration}
+		held := &LockedError{Key: key.String(), Owner: cur.Owner, LeaseDuration: cur.LeaseDuration}
 		if !wait {
 			return nil, held
 		}

@@ -6,6 +6,8 @@ import (
 	"maps"
 	"time"
 	"unicode/utf8"
+
+	"github.com/leaselock/leaselock/internal/wallclock"
 )
 
 // AcquireOption configures one Acquire or TryAcquire.
@@ -47,7 +49,7 @@ func WithAttributes(attrs map[string]string) AcquireOption {
 }
 
 // AdditionalWait bounds Acquire like Java's additionalTimeToWaitForLock: it
-// gives up with ErrHeld once it has waited the holder's lease plus d.
+// gives up with ErrLocked once it has waited the holder's lease plus d.
 // Without it Acquire waits until its context ends.
 func AdditionalWait(d time.Duration) AcquireOption {
 	return func(a *acquireConfig) { a.additional, a.waitLimited = d, true }
@@ -113,7 +115,7 @@ func newAcquireConfig(c *config, opts []AcquireOption) (acquireConfig, error) {
 	}
 	for name, value := range a.attrs {
 		switch {
-		case name == "" || name == wallClockAttribute:
+		case name == "" || name == wallclock.Attribute:
 			return a, bad("attribute name %q is empty or reserved", name)
 		case !utf8.ValidString(name) || !utf8.ValidString(value):
 			return a, bad("attribute %q is not valid UTF-8", name)

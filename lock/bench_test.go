@@ -75,7 +75,7 @@ func BenchmarkHold10k(b *testing.B) {
 	b.ReportMetric(float64(extraGoroutines), "goroutines")
 	b.ReportMetric(heapPerLock, "heap-B/lock")
 	b.ReportMetric(float64(fs.Calls(faultstore.OpUpdate)-writes)/periods/n, "writes/lock/period")
-	if held := len(c.Held()); held != n {
+	if held := len(c.Locks()); held != n {
 		b.Fatalf("%d of %d locks lost while holding", n-held, n)
 	}
 }

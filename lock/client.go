@@ -52,8 +52,8 @@ func New(store backend.Store, opts ...Option) (*Client, error) {
 // Owner returns the owner name this client writes on its records.
 func (c *Client) Owner() string { return c.cfg.owner }
 
-// Held returns the locks this client holds now.
-func (c *Client) Held() []*Lock {
+// Locks returns the locks this client holds now.
+func (c *Client) Locks() []*Lock {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	out := make([]*Lock, 0, len(c.held))

@@ -72,6 +72,7 @@ func TestDeleteOnReleaseRestartsTokens(t *testing.T) {
 		l, err = c.Acquire(ctx, "k")
 		require.NoError(t, err)
 		require.Equal(t, uint64(1), l.Token(), "documented: deleting drops the fencing counter")
+		require.NoError(t, l.Release(ctx))
 		l, err = c.Acquire(ctx, "k", lock.DeleteOnRelease())
 		require.NoError(t, err)
 		require.ErrorIs(t, l.Release(ctx, lock.ReleaseWithData([]byte("x"))), lock.ErrInvalidOption,
@@ -87,7 +88,7 @@ func TestAdditionalWaitGivesUp(t *testing.T) {
 		require.NoError(t, err)
 		start := time.Now()
 		_, err = bob.Acquire(ctx, "k", lock.AdditionalWait(3*time.Second))
-		require.ErrorIs(t, err, lock.ErrHeld)
+		require.ErrorIs(t, err, lock.ErrLocked)
 		waited := time.Since(start)
 		require.GreaterOrEqual(t, waited, lock.DefaultLeaseDuration+3*time.Second-lock.DefaultPollPeriod)
 		require.LessOrEqual(t, waited, lock.DefaultLeaseDuration+3*time.Second+lock.DefaultPollPeriod)
@@ -125,7 +126,7 @@ func TestWallClockExpiryTakesOverSooner(t *testing.T) {
 
 		carol := newClient(t, fa.Inner(), "carol") // no wall-clock expiry: must watch a lease
 		_, err = carol.TryAcquire(ctx, "k")
-		require.ErrorIs(t, err, lock.ErrHeld)
+		require.ErrorIs(t, err, lock.ErrLocked)
 	})
 }
 
@@ -153,7 +154,7 @@ func TestHeartbeatRateCap(t *testing.T) {
 			writes := fa.Calls(faultstore.OpUpdate) - before
 			require.LessOrEqual(t, float64(writes), tc.rate*60+1, "the cap bounds heartbeat writes")
 			synctest.Wait()
-			require.Equal(t, int(lost.Load()), 100-len(c.Held()), "every lock no longer held was reported lost")
+			require.Equal(t, int(lost.Load()), 100-len(c.Locks()), "every lock no longer held was reported lost")
 			if tc.wantLoss {
 				require.Positive(t, danger.Load(), "locks that cannot be renewed in time are in danger")
 				require.Positive(t, lost.Load())
@@ -178,7 +179,7 @@ func TestFixedGoroutinesForManyLocks(t *testing.T) {
 		time.Sleep(time.Minute)
 		synctest.Wait()
 		require.LessOrEqual(t, runtime.NumGoroutine(), base, "holding locks must not start goroutines")
-		require.Len(t, c.Held(), 500)
+		require.Len(t, c.Locks(), 500)
 	})
 }
 
@@ -255,6 +256,6 @@ func TestWallClockExpiryIgnoresStaleStamps(t *testing.T) {
 		require.NoError(t, err)
 		bob := newClient(t, s, "bob", lock.WithWallClockExpiry(time.Second))
 		_, err = bob.TryAcquire(ctx, "k")
-		require.ErrorIs(t, err, lock.ErrHeld, "a stale stamp from another version must be ignored")
+		require.ErrorIs(t, err, lock.ErrLocked, "a stale stamp from another version must be ignored")
 	})
 }

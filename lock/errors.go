@@ -3,14 +3,16 @@ package lock
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 )
 
 // Errors returned by the engine; test them with errors.Is.
 var (
-	// ErrHeld: another owner holds the key (TryAcquire, or Acquire after its
-	// additional wait). errors.As gives a *HeldError naming the holder.
-	ErrHeld = errors.New("lock: held by another owner")
+	// ErrLocked: another owner holds the key (TryAcquire, or Acquire after
+	// its additional wait). errors.As gives a *LockedError naming the
+	// holder.
+	ErrLocked = errors.New("lock: locked by another owner")
 
 	// ErrAlreadyHeld: this client already holds the key and the acquire was
 	// not Reentrant.
@@ -58,42 +60,43 @@ var (
 	// cannot help, and nothing was written.
 	ErrInvalidRequest = errors.New("lock: request refused by the store")
 
-	// ErrNotGuardable: the store has no guarded writes.
-	ErrNotGuardable = errors.New("lock: store does not support guarded writes")
-
 	// ErrUnknownOutcome: a write's outcome could not be learned before the
 	// context ended. For an acquire, the key may be held in this client's
 	// name until its lease lapses.
 	ErrUnknownOutcome = errors.New("lock: write outcome unknown")
 )
 
-// HeldError says who holds a key.
-type HeldError struct {
+// LockedError says who holds a key.
+type LockedError struct {
 	Key           string
 	Owner         string
 	LeaseDuration time.Duration
 }
 
-func (e *HeldError) Error() string {
+func (e *LockedError) Error() string {
 	return fmt.Sprintf("lock: %q is held by %q (lease %v)", e.Key, e.Owner, e.LeaseDuration)
 }
 
-// Is makes errors.Is(err, ErrHeld) true.
-func (e *HeldError) Is(target error) bool { return target == ErrHeld }
+// Is makes errors.Is(err, ErrLocked) true.
+func (e *LockedError) Is(target error) bool { return target == ErrLocked }
 
-// Reason says why a lock ended.
+// Reason says why a held lock was lost.
 type Reason int
 
-// Reasons a lock ends.
+// Reasons a lock is lost.
 const (
-	Held     Reason = iota // not ended
-	Stolen                 // another owner wrote the record
-	Expired                // the local lease ran out
-	Released               // released by this client
+	Stolen  Reason = iota + 1 // another owner wrote the record
+	Expired                   // the local lease ran out
 )
 
 func (r Reason) String() string {
-	return [...]string{"held", "stolen", "expired", "released"}[r]
+	switch r {
+	case Stolen:
+		return "stolen"
+	case Expired:
+		return "expired"
+	}
+	return "Reason(" + strconv.Itoa(int(r)) + ")"
 }
 
 // LostError reports a lock that ended without being released.

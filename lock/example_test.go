@@ -67,7 +67,7 @@ func ExampleClient_TryAcquire() {
 		log.Fatal(err)
 	}
 	_, err := bob.TryAcquire(ctx, "printer")
-	var held *lock.HeldError
+	var held *lock.LockedError
 	if errors.As(err, &held) {
 		fmt.Println("printer is held by", held.Owner)
 	}
@@ -107,8 +107,8 @@ func ExampleClient_Get() {
 	defer bob.Close(ctx)
 
 	_, _ = alice.Acquire(ctx, "cron", lock.WithData([]byte("started 02:00")))
-	info, _ := bob.Get(ctx, "cron")
+	info, _ := bob.Get(ctx, "cron", "")
 	fmt.Println(info.State, info.Owner, info.Token, string(info.Data))
 	// Output:
-	// held alice 1 started 02:00
+	// locked alice 1 started 02:00
 }

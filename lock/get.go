@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/leaselock/leaselock/backend"
@@ -14,46 +15,57 @@ type State int
 
 // States of a key as seen by one client.
 const (
-	Free        State = iota // no record
-	ReleasedKey              // a record marked released: free to acquire
-	HeldByOther              // another owner's lease, not known to have ended
-	HeldByMe                 // a lease this client holds
-	ExpiredKey               // another owner's lease this client has watched end
+	StateFree     State = iota // no record
+	StateReleased              // a record marked released: free to acquire
+	StateLocked                // another owner's lease, not known to have ended
+	StateOwned                 // a lease this client holds
+	StateExpired               // another owner's lease this client has watched end
 )
 
 func (s State) String() string {
-	return [...]string{"free", "released", "held", "held-by-me", "expired"}[s]
+	switch s {
+	case StateFree:
+		return "free"
+	case StateReleased:
+		return "released"
+	case StateLocked:
+		return "locked"
+	case StateOwned:
+		return "owned"
+	case StateExpired:
+		return "expired"
+	}
+	return "State(" + strconv.Itoa(int(s)) + ")"
 }
 
 // Info describes a key's record. Data and Attributes are copies.
 type Info struct {
-	Key, SortKey  string
-	State         State
-	Owner         string
+	Key, SortKey string
+	State        State
+	Owner        string
+	// Token is the fencing token of the acquisition that wrote the
+	// record; 0 when the record carries none (written by a client that
+	// keeps no fencing counter, such as the Java client's PutItem).
 	Token         uint64
 	Version       string
 	LeaseDuration time.Duration
 	Data          []byte
 	Attributes    map[string]string
 	// ObservedFor is how long this client has seen the same version; a
-	// lease is only reported ExpiredKey once this reaches LeaseDuration.
+	// lease is only reported StateExpired once this reaches LeaseDuration.
 	ObservedFor time.Duration
 }
 
-// Get reads key without acquiring it (only WithSortKey of opts is used).
-// Another owner's lock is reported HeldByOther until this client has itself
-// watched its version unchanged for a whole lease: one read cannot tell a
-// live lease from a dead one, and claiming "expired" from the record alone
-// is the mistake that lets two owners in.
-func (c *Client) Get(ctx context.Context, key string, opts ...AcquireOption) (Info, error) {
+// Get reads key (with sortKey, "" for none) without acquiring it. Another
+// owner's lock is reported StateLocked until this client has itself watched
+// its version unchanged for a whole lease: one read cannot tell a live
+// lease from a dead one, and claiming "expired" from the record alone is
+// the mistake that lets two owners in.
+func (c *Client) Get(ctx context.Context, key, sortKey string) (Info, error) {
 	if err := c.checkOpen(); err != nil {
 		return Info{}, err
 	}
-	a, err := newAcquireConfig(&c.cfg, opts)
-	if err != nil {
-		return Info{}, err
-	}
-	k, err := c.key(key, a.sortKey)
+	k, err := c.key(key, sortKey)
 	if err != nil {
 		return Info{}, err
 	}
@@ -74,14 +86,14 @@ func (c *Client) Get(ctx context.Context, key string, opts ...AcquireOption) (In
 	c.mu.Unlock()
 	switch {
 	case rec.Released:
-		info.State = ReleasedKey
+		info.State = StateReleased
 	case mine != nil && mine.Token() == rec.Token && rec.Owner == c.cfg.owner:
-		info.State = HeldByMe
+		info.State = StateOwned
 	default:
 		info.ObservedFor = c.observe(k, rec)
-		info.State = HeldByOther
+		info.State = StateLocked
 		if info.ObservedFor >= rec.LeaseDuration || c.wallExpired(rec) {
-			info.State = ExpiredKey
+			info.State = StateExpired
 		}
 	}
 	return info, nil

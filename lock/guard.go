@@ -23,7 +23,7 @@ func (l *Lock) WriteGuarded(ctx context.Context, ops any) error {
 	}
 	gw, ok := l.c.store.(backend.GuardedWriter)
 	if !ok {
-		return fmt.Errorf("%w: %T", ErrNotGuardable, l.c.store)
+		return fmt.Errorf("lock: store %T has no guarded writes: %w", l.c.store, errors.ErrUnsupported)
 	}
 	err := gw.WriteGuarded(ctx, l.Guard(), ops)
 	if !errors.Is(err, backend.ErrGuardFailed) {
@@ -32,7 +32,7 @@ func (l *Lock) WriteGuarded(ctx context.Context, ops any) error {
 	if l.ownReleaseLanded(nil, false) {
 		// A release of ours whose outcome was unknown landed: the lock
 		// was released, not stolen; the write was not committed.
-		l.end(Released, ErrReleased)
+		l.endReleased()
 		return fmt.Errorf("lock: guarded write on %q: the lock was released: %w", l.key, err)
 	}
 	return l.c.stolen(l, nil, err)

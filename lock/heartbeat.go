@@ -118,7 +118,7 @@ func (c *Client) renew(ctx context.Context, l *Lock, data *[]byte) error {
 		// release ends the lock; a heartbeat is adopted and written over.
 		if sentAt, ours := l.pendingSentAt(s.current); ours {
 			if s.current.Released {
-				l.end(Released, ErrReleased)
+				l.endReleased()
 				return ErrReleased
 			}
 			if attempt < 2 {
@@ -129,7 +129,7 @@ func (c *Client) renew(ctx context.Context, l *Lock, data *[]byte) error {
 		// A release of ours with an unknown outcome landed, and the key
 		// changed hands through it.
 		if l.ownReleaseLanded(s.current, false) {
-			l.end(Released, ErrReleased)
+			l.endReleased()
 			return ErrReleased
 		}
 		return c.stolen(l, s.current, nil)

@@ -31,7 +31,8 @@ type Lock struct {
 	rec        backend.Record // as last written by us
 	renewedAt  time.Time      // local time just BEFORE sending the write that renewed the lease
 	gen        uint64         // bumps on every renewal; stale timer events are ignored
-	reason     Reason
+	ended      bool           // released or lost; reason says which loss
+	reason     Reason         // for a loss: Stolen or Expired
 	err        error
 	dangerSent bool
 	heldUntil  time.Time            // zero: no MaxHold
@@ -75,13 +76,6 @@ func (l *Lock) Data() []byte {
 	return append([]byte(nil), l.rec.Data...)
 }
 
-// Version returns the record version last written by this client.
-func (l *Lock) Version() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.rec.Version
-}
-
 // Done is closed when the lock ends: released, stolen or expired.
 func (l *Lock) Done() <-chan struct{} { return l.done }
 
@@ -106,31 +100,35 @@ func (l *Lock) Guard() backend.Guard {
 func (l *Lock) LeaseRemaining() time.Duration {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.reason != Held {
+	if l.ended {
 		return 0
 	}
 	return max(0, l.c.cfg.localLease(l.rec.LeaseDuration)-l.c.clk.Since(l.renewedAt))
 }
 
 // held reports whether the lock is still held; callers hold l.mu.
-func (l *Lock) heldLocked() bool { return l.reason == Held }
+func (l *Lock) heldLocked() bool { return !l.ended }
 
-// end moves the lock out of Held, once, and reports it everywhere. It
-// returns false if the lock had already ended.
+// endReleased ends the lock as released by this client.
+func (l *Lock) endReleased() bool { return l.end(0, ErrReleased) }
+
+// end moves the lock out of held, once, and reports it everywhere: reason
+// is the loss (Stolen, Expired), or zero for a release. It returns false if
+// the lock had already ended.
 func (l *Lock) end(reason Reason, err error) bool {
 	l.mu.Lock()
-	if l.reason != Held {
+	if l.ended {
 		l.mu.Unlock()
 		return false
 	}
-	l.reason, l.err = reason, err
+	l.ended, l.reason, l.err = true, reason, err
 	l.gen++
 	l.mu.Unlock()
 
 	l.c.forget(l)
 	l.cancel(err)
 	close(l.done)
-	if reason != Released {
+	if reason != 0 {
 		l.c.log.Warn("leaselock: lock lost", "key", l.key.String(), "reason", reason.String(), "err", err)
 		if fn := l.opts.onLost; fn != nil {
 			l.c.callback(func() { fn(l, err) })
@@ -146,7 +144,7 @@ func (l *Lock) end(reason Reason, err error) bool {
 func (l *Lock) renewed(rec backend.Record, sentAt time.Time) (time.Time, uint64, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.reason != Held {
+	if l.ended {
 		return time.Time{}, 0, false
 	}
 	l.rec = rec

@@ -25,17 +25,17 @@ const (
 type Option func(*config)
 
 type config struct {
-	owner       string
-	ownerSet    bool
-	lease       time.Duration
-	heartbeat   time.Duration
-	poll        time.Duration
-	drift       float64
-	wallSkew    time.Duration // > 0: wall-clock expiry is on
-	rate        float64       // heartbeats per second; 0: no cap
-	workers     int
-	clk         clock.Clock
-	log         *slog.Logger
+	owner     string
+	ownerSet  bool
+	lease     time.Duration
+	heartbeat time.Duration
+	poll      time.Duration
+	drift     float64
+	wallSkew  time.Duration // > 0: wall-clock expiry is on
+	rate      float64       // heartbeats per second; 0: no cap
+	workers   int
+	clk       clock.Clock
+	log       *slog.Logger
 }
 
 // WithOwner names this client on the records it writes. Default: the host
@@ -84,7 +84,6 @@ func WithClock(clk clock.Clock) Option { return func(c *config) { c.clk = clk } 
 
 // WithLogger sets the logger. Lock data and credentials are never logged.
 func WithLogger(l *slog.Logger) Option { return func(c *config) { c.log = l } }
-
 
 func newConfig(opts []Option) (config, error) {
 	c := config{

@@ -142,7 +142,7 @@ func (c *Client) releaseRecord(ctx context.Context, l *Lock, r release) error {
 	}
 	switch {
 	case s.outcome == applied:
-		if !l.end(Released, ErrReleased) {
+		if !l.endReleased() {
 			// The lease ran out while the release was on its way: the
 			// record is released, but the hold had already ended.
 			return l.Err()
@@ -157,7 +157,7 @@ func (c *Client) releaseRecord(ctx context.Context, l *Lock, r release) error {
 	case s.outcome == refused:
 		if at, ours := l.pendingSentAt(s.current); ours {
 			if s.current.Released {
-				l.end(Released, ErrReleased) // an earlier release of ours landed
+				l.endReleased() // an earlier release of ours landed
 				return l.endErr()
 			}
 			// A heartbeat of ours with an unknown outcome landed: adopt it
@@ -169,7 +169,7 @@ func (c *Client) releaseRecord(ctx context.Context, l *Lock, r release) error {
 			// The key changed hands through this release (or an earlier
 			// one), its answer lost. A definite conflict with no release
 			// of ours in doubt, by contrast, is a steal.
-			l.end(Released, ErrReleased)
+			l.endReleased()
 			return l.endErr()
 		}
 		return c.stolen(l, s.current, nil)

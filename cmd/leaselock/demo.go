@@ -146,7 +146,7 @@ func (d *demo) job(ctx context.Context, name, key string) error {
 func (d *demo) acquire(ctx context.Context, name, key string, opts ...lock.AcquireOption) (*lock.Lock, error) {
 	c := d.clients[name]
 	l, err := c.TryAcquire(ctx, key, opts...)
-	var held *lock.HeldError
+	var held *lock.LockedError
 	if errors.As(err, &held) {
 		d.out.say(name, "waits for %s (held by %s)", key, held.Owner)
 		l, err = c.Acquire(ctx, key, opts...)

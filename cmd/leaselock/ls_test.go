@@ -52,7 +52,7 @@ func TestLsAndGet(t *testing.T) {
 	if err := l.Release(ctx); err != nil {
 		t.Fatal(err)
 	}
-	ordersInfo, err := alice.Get(ctx, "orders")
+	ordersInfo, err := alice.Get(ctx, "orders", "")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -260,7 +260,7 @@ wait:
 	}
 
 	l, err := a.l, a.err
-	var held *lock.HeldError
+	var held *lock.LockedError
 	switch {
 	case err == nil:
 	case errors.As(err, &held):

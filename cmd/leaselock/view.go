@@ -6,16 +6,16 @@ import (
 	"time"
 
 	"github.com/leaselock/leaselock/backend"
-	"github.com/leaselock/leaselock/lock"
+	"github.com/leaselock/leaselock/internal/wallclock"
 )
 
 // writtenAtAttribute is the engine's stamp, shown as WrittenAt instead.
-const writtenAtAttribute = lock.WrittenAtAttribute
+const writtenAtAttribute = wallclock.Attribute
 
 // writtenAt is when the write that made rec's version was sent, in UTC, if
 // a leaselock client made it.
 func writtenAt(rec backend.Record) (time.Time, bool) {
-	t, ok := lock.WrittenAt(rec)
+	t, ok := wallclock.WrittenAt(rec)
 	return t.UTC(), ok
 }
 

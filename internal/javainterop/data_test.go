@@ -23,12 +23,12 @@ func TestDataCrossesOver(t *testing.T) {
 		got := j.lock(t, "acquire from-java data="+hexOf("java acquire"))
 		require.Equal(t, []byte("java acquire"), got.data())
 		require.Equal(t, b([]byte("java acquire")), e.raw(t, "from-java")["data"])
-		info, err := g.Get(c, "from-java")
+		info, err := g.Get(c, "from-java", "")
 		require.NoError(t, err)
 		require.Equal(t, []byte("java acquire"), info.Data)
 
 		j.lock(t, "heartbeat from-java data="+hexOf("java heartbeat"))
-		info, err = g.Get(c, "from-java")
+		info, err = g.Get(c, "from-java", "")
 		require.NoError(t, err)
 		require.Equal(t, []byte("java heartbeat"), info.Data)
 
@@ -60,7 +60,7 @@ func TestDataCrossesOver(t *testing.T) {
 
 		// Extra attributes, both ways.
 		j.lock(t, "acquire attrs-java attr.team=payments")
-		info, err = g.Get(c, "attrs-java")
+		info, err = g.Get(c, "attrs-java", "")
 		require.NoError(t, err)
 		require.Equal(t, map[string]string{"team": "payments"}, info.Attributes)
 

@@ -30,22 +30,22 @@ func TestJavaHolderBlocksGoUntilItDies(t *testing.T) {
 
 		g := e.goClient(t, "go-waiter")
 		_, err := g.TryAcquire(c, "job")
-		var held *lock.HeldError
+		var held *lock.LockedError
 		require.ErrorAs(t, err, &held)
-		require.ErrorIs(t, err, lock.ErrHeld)
+		require.ErrorIs(t, err, lock.ErrLocked)
 		require.Equal(t, "java-holder", held.Owner)
 		require.Equal(t, lease, held.LeaseDuration, "leaselock reads Java's leaseDuration")
 
-		info, err := g.Get(c, "job")
+		info, err := g.Get(c, "job", "")
 		require.NoError(t, err)
-		require.Equal(t, lock.HeldByOther, info.State)
+		require.Equal(t, lock.StateLocked, info.State)
 		require.Equal(t, "java-holder", info.Owner)
 
 		// A bounded Acquire watches the Java heartbeats change the version
 		// and gives up after the holder's lease plus its extra wait.
 		start := time.Now()
 		_, err = g.Acquire(c, "job", lock.AdditionalWait(heartbeat))
-		require.ErrorIs(t, err, lock.ErrHeld)
+		require.ErrorIs(t, err, lock.ErrLocked)
 		require.GreaterOrEqual(t, time.Since(start), lease)
 		item := e.raw(t, "job")
 		require.Equal(t, s("java-holder"), item["ownerName"])
@@ -163,7 +163,7 @@ func TestGoHolderBlocksJavaUntilItStops(t *testing.T) {
 		item := e.raw(t, "job")
 		require.Equal(t, s("java-waiter"), item["ownerName"])
 		require.NotContains(t, item, dynamostore.AttrFencingToken, "Java's takeover is a PutItem: the counter is gone")
-		var held *lock.HeldError
+		var held *lock.LockedError
 		_, err = g.TryAcquire(c, "job")
 		require.ErrorAs(t, err, &held)
 		require.Equal(t, "java-waiter", held.Owner)
@@ -209,7 +209,7 @@ func TestRaceForFreeKey(t *testing.T) {
 			}
 			wins["java"]++
 			require.Equal(t, s("java-racer"), owner)
-			var held *lock.HeldError
+			var held *lock.LockedError
 			require.True(t, errors.As(goErr, &held), "leaselock: %v", goErr)
 			assert.Equal(t, "java-racer", held.Owner)
 		}

@@ -29,7 +29,7 @@ func TestCompositeKeyAndCustomNames(t *testing.T) {
 		require.Equal(t, s("eu"), item["shard"])
 		require.Equal(t, s("java-shards"), item["ownerName"])
 
-		var held *lock.HeldError
+		var held *lock.LockedError
 		_, err := g.TryAcquire(c, "orders", lock.WithSortKey("eu"))
 		require.ErrorAs(t, err, &held)
 		require.Equal(t, "java-shards", held.Owner)
@@ -82,7 +82,7 @@ func TestTableCreatedByJava(t *testing.T) {
 					opts = append(opts, lock.WithSortKey(tc.sort))
 				}
 				j.lock(t, acquire)
-				var held *lock.HeldError
+				var held *lock.LockedError
 				_, err := e.goClient(t, "go-user").TryAcquire(c, "k", opts...)
 				require.ErrorAs(t, err, &held)
 				require.Equal(t, "java-creator", held.Owner)

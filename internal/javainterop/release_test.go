@@ -50,7 +50,7 @@ func TestGoReleaseThenJavaAcquires(t *testing.T) {
 			require.Equal(t, s("java-next"), item["ownerName"])
 			require.NotContains(t, item, "isReleased")
 
-			var held *lock.HeldError
+			var held *lock.LockedError
 			_, err = g.TryAcquire(c, tc.key)
 			require.ErrorAs(t, err, &held)
 			require.Equal(t, "java-next", held.Owner)

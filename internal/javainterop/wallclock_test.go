@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/leaselock/leaselock/internal/testservers"
+	"github.com/leaselock/leaselock/internal/wallclock"
 	"github.com/leaselock/leaselock/lock"
 )
 
@@ -44,14 +45,14 @@ func TestWallClockExpiryAndJavaHolders(t *testing.T) {
 			l, err := g.Acquire(c, key)
 			require.NoError(t, err)
 			require.NoError(t, l.Release(c))
-			require.Contains(t, e.raw(t, key), lock.WrittenAtAttribute)
+			require.Contains(t, e.raw(t, key), wallclock.Attribute)
 		}
 		time.Sleep(lease + 200*time.Millisecond)
 
 		j.lock(t, "acquire put")
-		require.NotContains(t, e.raw(t, "put"), lock.WrittenAtAttribute, "Java's PutItem drops the stamp")
+		require.NotContains(t, e.raw(t, "put"), wallclock.Attribute, "Java's PutItem drops the stamp")
 		j.lock(t, "acquire update update=true")
-		require.Contains(t, e.raw(t, "update"), lock.WrittenAtAttribute, "Java's UpdateItem keeps the stale stamp")
+		require.Contains(t, e.raw(t, "update"), wallclock.Attribute, "Java's UpdateItem keeps the stale stamp")
 
 		errs := make(chan error, 2)
 		for _, key := range []string{"put", "update"} {
@@ -61,7 +62,7 @@ func TestWallClockExpiryAndJavaHolders(t *testing.T) {
 			}()
 		}
 		for range 2 {
-			require.ErrorIs(t, <-errs, lock.ErrHeld, "a wall-clock waiter must not take a live Java lock")
+			require.ErrorIs(t, <-errs, lock.ErrLocked, "a wall-clock waiter must not take a live Java lock")
 		}
 		require.Equal(t, "true", j.must(t, "held put"))
 		require.Equal(t, "true", j.must(t, "held update"))

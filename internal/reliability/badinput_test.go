@@ -2,6 +2,7 @@ package reliability
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -14,6 +15,7 @@ import (
 	"github.com/leaselock/leaselock/conformance/faultstore"
 	"github.com/leaselock/leaselock/dynamostore"
 	"github.com/leaselock/leaselock/internal/testservers"
+	"github.com/leaselock/leaselock/internal/wallclock"
 	"github.com/leaselock/leaselock/lock"
 	"github.com/leaselock/leaselock/memstore"
 )
@@ -137,7 +139,7 @@ func badInputsAnyStore() []badInput {
 			return err
 		}, want: []error{lock.ErrInvalidKey}},
 		{name: "Get: invalid UTF-8 key", op: func(e *badEnv) error {
-			_, err := e.client("alice").Get(e.ctx, "\x80")
+			_, err := e.client("alice").Get(e.ctx, "\x80", "")
 			return err
 		}, want: []error{lock.ErrInvalidKey}},
 		{name: "Acquire: nil AcquireOption", op: acquire("k", nil), want: []error{lock.ErrInvalidOption}},
@@ -153,7 +155,7 @@ func badInputsAnyStore() []badInput {
 			want: []error{lock.ErrInvalidOption}},
 		{name: "Acquire: empty attribute name", op: acquire("k", lock.WithAttributes(map[string]string{"": "x"})),
 			want: []error{lock.ErrInvalidOption}},
-		{name: "Acquire: reserved attribute name", op: acquire("k", lock.WithAttributes(map[string]string{lock.WrittenAtAttribute: "1"})),
+		{name: "Acquire: reserved attribute name", op: acquire("k", lock.WithAttributes(map[string]string{wallclock.Attribute: "1"})),
 			want: []error{lock.ErrInvalidOption}},
 		{name: "Acquire: attribute name not valid UTF-8", op: acquire("k", lock.WithAttributes(map[string]string{"note\xfe": "x"})),
 			want: []error{lock.ErrInvalidOption}},
@@ -181,7 +183,7 @@ func badInputsAnyStore() []badInput {
 			return err
 		}, want: []error{lock.ErrClosed}},
 		{name: "closed client: Get", setup: closed, op: func(e *badEnv) error {
-			_, err := e.other.Get(e.ctx, "k")
+			_, err := e.other.Get(e.ctx, "k", "")
 			return err
 		}, want: []error{lock.ErrClosed}},
 		{name: "closed client: Do", setup: closed, op: func(e *badEnv) error {
@@ -206,10 +208,10 @@ func badInputsAnyStore() []badInput {
 			e.held = l
 		}, op: func(e *badEnv) error {
 			return e.held.WriteGuarded(e.ctx, func() error { panic("must not run") })
-		}, want: []error{lock.ErrNotGuardable}},
+		}, want: []error{errors.ErrUnsupported}},
 		{name: "Release: a lock another client took over", setup: func(e *badEnv) {
 			e.hold("k")
-			_, err := e.store.Acquire(e.ctx, backend.AcquireRequest{ExpectVersion: e.held.Version(),
+			_, err := e.store.Acquire(e.ctx, backend.AcquireRequest{ExpectVersion: versionOf(e.t, e.store, e.held.Key()),
 				Record: backend.Record{Key: backend.Key{Partition: "k"}, Owner: "bob", Version: "bobs", LeaseDuration: time.Minute}})
 			require.NoError(e.t, err)
 		}, op: func(e *badEnv) error { return e.held.Release(e.ctx) }, want: []error{lock.ErrLockLost, lock.ErrStolen},

@@ -127,7 +127,7 @@ func TestCrashedHolderProcess(t *testing.T) {
 	taker := tm.client(t, store, "taker")
 	defer taker.Close(ctx)
 	_, err = taker.TryAcquire(ctx, "k")
-	var held *lock.HeldError
+	var held *lock.LockedError
 	require.ErrorAs(t, err, &held)
 	require.Equal(t, "victim", held.Owner)
 

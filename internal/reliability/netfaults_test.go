@@ -157,6 +157,7 @@ func dynamoError(req *http.Request, status int, code string) *http.Response {
 type stealJudge struct {
 	mu        sync.Mutex
 	written   map[tenure]map[string]bool // versions each acquisition wrote
+	acquires  map[tenure]map[string]bool // versions acquires sent, by key and owner (token 0)
 	takeovers map[backend.Key]map[string]bool
 }
 
@@ -167,27 +168,37 @@ type tenure struct {
 }
 
 func newStealJudge() *stealJudge {
-	return &stealJudge{written: map[tenure]map[string]bool{}, takeovers: map[backend.Key]map[string]bool{}}
+	return &stealJudge{written: map[tenure]map[string]bool{}, acquires: map[tenure]map[string]bool{},
+		takeovers: map[backend.Key]map[string]bool{}}
 }
 
+// wrote records a version sent by tenure t; token 0 is an acquire's.
 func (j *stealJudge) wrote(t tenure, version string) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	if j.written[t] == nil {
-		j.written[t] = map[string]bool{}
+	m := j.written
+	if t.token == 0 {
+		m = j.acquires
 	}
-	j.written[t][version] = true
+	if m[t] == nil {
+		m[t] = map[string]bool{}
+	}
+	m[t][version] = true
 }
 
-// isTrueSteal judges a Stolen report for l.
+// isTrueSteal judges a Stolen report for l. An acquisition's first version
+// is known by key and owner only (an acquire whose answer was lost learns
+// its token from a read), so any acquire of that owner on the key counts:
+// the judge errs towards "true", never towards a false alarm.
 func (j *stealJudge) isTrueSteal(l *lock.Lock) bool {
-	t := tenure{backend.Key{Partition: l.Key(), Sort: l.SortKey()}, l.Owner(), l.Token()}
-	j.wrote(t, l.Version()) // the acquisition's own version, if no heartbeat replaced it
+	key := backend.Key{Partition: l.Key(), Sort: l.SortKey()}
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	for v := range j.written[t] {
-		if j.takeovers[t.key][v] {
-			return true
+	for _, versions := range []map[string]bool{j.written[tenure{key, l.Owner(), l.Token()}], j.acquires[tenure{key, l.Owner(), 0}]} {
+		for v := range versions {
+			if j.takeovers[key][v] {
+				return true
+			}
 		}
 	}
 	return false
@@ -200,6 +211,7 @@ type judged struct {
 }
 
 func (s judged) Acquire(ctx context.Context, req backend.AcquireRequest) (backend.Acquired, error) {
+	s.j.wrote(tenure{req.Record.Key, req.Record.Owner, 0}, req.Record.Version)
 	got, err := s.Store.Acquire(ctx, req)
 	var ce *backend.ConflictError
 	definite := (errors.As(err, &ce) && !ce.MaybeApplied) || errors.Is(err, backend.ErrUnavailable) ||

@@ -62,15 +62,15 @@ func checkForeign(e *foreignEnv) {
 
 	// Taking the held key, every way the API offers.
 	_, err = e.bob.TryAcquire(ctx, "k")
-	require.ErrorIs(t, err, lock.ErrHeld)
+	require.ErrorIs(t, err, lock.ErrLocked)
 	_, err = e.bob.TryAcquire(ctx, "k", lock.Reentrant())
-	require.ErrorIs(t, err, lock.ErrHeld)
+	require.ErrorIs(t, err, lock.ErrLocked)
 	_, err = e.bob.TryAcquire(ctx, "k", lock.OnlyIfExists())
-	require.ErrorIs(t, err, lock.ErrHeld)
+	require.ErrorIs(t, err, lock.ErrLocked)
 	_, err = e.bob.TryAcquire(ctx, "k", lock.KeepData(), lock.WithData([]byte("bob's")))
-	require.ErrorIs(t, err, lock.ErrHeld)
+	require.ErrorIs(t, err, lock.ErrLocked)
 	_, err = e.bob.Acquire(ctx, "k", lock.AdditionalWait(0))
-	require.ErrorIs(t, err, lock.ErrHeld, "AdditionalWait(0) waits out one lease of a live holder, then gives up")
+	require.ErrorIs(t, err, lock.ErrLocked, "AdditionalWait(0) waits out one lease of a live holder, then gives up")
 	short, cancel := context.WithTimeout(ctx, e.tm.lease/2)
 	_, err = e.bob.Acquire(short, "k")
 	cancel()
@@ -81,9 +81,9 @@ func checkForeign(e *foreignEnv) {
 	cancel()
 	require.Error(t, err)
 	require.False(t, ran)
-	info, err := e.bob.Get(ctx, "k")
+	info, err := e.bob.Get(ctx, "k", "")
 	require.NoError(t, err)
-	require.Equal(t, lock.HeldByOther, info.State)
+	require.Equal(t, lock.StateLocked, info.State)
 	unchanged("after bob's attempts to take the key")
 
 	// A lock of bob's that alice took over after it lapsed: none of its
@@ -119,7 +119,7 @@ func checkForeign(e *foreignEnv) {
 	// compare-and-swap on his version, and is refused.
 	lb3, err := e.bob.Acquire(ctx, "k3")
 	require.NoError(t, err)
-	_, err = e.store.Acquire(ctx, backend.AcquireRequest{ExpectVersion: lb3.Version(), Record: backend.Record{
+	_, err = e.store.Acquire(ctx, backend.AcquireRequest{ExpectVersion: versionOf(t, e.store, "k3"), Record: backend.Record{
 		Key: backend.Key{Partition: "k3"}, Owner: "alice", Version: "alices", LeaseDuration: e.tm.lease}})
 	require.NoError(t, err)
 	before3, err := e.store.Get(ctx, backend.Key{Partition: "k3"})
@@ -131,7 +131,7 @@ func checkForeign(e *foreignEnv) {
 	require.Equal(t, before3, after3, "bob's refused writes changed alice's record")
 	lb4, err := e.bob.Acquire(ctx, "k4", lock.DeleteOnRelease())
 	require.NoError(t, err)
-	_, err = e.store.Acquire(ctx, backend.AcquireRequest{ExpectVersion: lb4.Version(), Record: backend.Record{
+	_, err = e.store.Acquire(ctx, backend.AcquireRequest{ExpectVersion: versionOf(t, e.store, "k4"), Record: backend.Record{
 		Key: backend.Key{Partition: "k4"}, Owner: "alice", Version: "alices", LeaseDuration: e.tm.lease}})
 	require.NoError(t, err)
 	require.ErrorIs(t, lb4.Release(ctx), lock.ErrStolen)
@@ -140,7 +140,7 @@ func checkForeign(e *foreignEnv) {
 	if e.guardedOp != nil {
 		lb5, err := e.bob.Acquire(ctx, "k5")
 		require.NoError(t, err)
-		_, err = e.store.Acquire(ctx, backend.AcquireRequest{ExpectVersion: lb5.Version(), Record: backend.Record{
+		_, err = e.store.Acquire(ctx, backend.AcquireRequest{ExpectVersion: versionOf(t, e.store, lb5.Key()), Record: backend.Record{
 			Key: backend.Key{Partition: "k5"}, Owner: "alice", Version: "alices", LeaseDuration: e.tm.lease}})
 		require.NoError(t, err)
 		ops, written := e.guardedOp("bob-after-takeover")
@@ -155,7 +155,7 @@ func checkForeign(e *foreignEnv) {
 	twin := e.tm.client(t, e.store, e.alice.Owner())
 	defer twin.Close(ctx)
 	_, err = twin.TryAcquire(ctx, "k")
-	require.ErrorIs(t, err, lock.ErrHeld)
+	require.ErrorIs(t, err, lock.ErrLocked)
 	unchanged("after every foreign operation")
 	require.NoError(t, la.Release(ctx))
 }
@@ -256,7 +256,7 @@ func TestUserStringsStayOutOfExpressions(t *testing.T) {
 				require.Equal(t, []byte(s), rec.Data)
 				require.Equal(t, "value "+s, rec.Attributes["attr "+s])
 				_, err = other.TryAcquire(ctx, s, lock.WithSortKey(key.Sort))
-				require.ErrorIs(t, err, lock.ErrHeld, "%q: the condition must still refuse another owner", s)
+				require.ErrorIs(t, err, lock.ErrLocked, "%q: the condition must still refuse another owner", s)
 				require.NoError(t, l.Heartbeat(ctx, lock.WithNewData([]byte("new "+s))))
 				require.NoError(t, l.Release(ctx, lock.ReleaseWithData([]byte("left "+s))))
 				rec, err = store.Get(ctx, key)
@@ -334,7 +334,7 @@ func exerciseLogging(t *testing.T, c *lock.Client, fs *faultstore.Store, raw bac
 	// A steal: the record is taken over under the holder.
 	ls, err := c.Acquire(ctx, "stolen", lock.WithData([]byte(secrets[0])))
 	require.NoError(t, err)
-	_, err = raw.Acquire(ctx, backend.AcquireRequest{ExpectVersion: ls.Version(), Record: backend.Record{
+	_, err = raw.Acquire(ctx, backend.AcquireRequest{ExpectVersion: versionOf(t, raw, ls.Key()), Record: backend.Record{
 		Key: backend.Key{Partition: "stolen"}, Owner: "thief", Version: "v", LeaseDuration: tm.lease, Data: []byte(secrets[4])}})
 	require.NoError(t, err)
 	require.ErrorIs(t, ls.Heartbeat(ctx), lock.ErrStolen)

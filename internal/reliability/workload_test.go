@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/leaselock/leaselock/backend"
 	"github.com/leaselock/leaselock/lock"
 )
@@ -388,7 +390,7 @@ func (w *workload) acquireFailed(stop context.Context, err error) {
 	switch {
 	case stop.Err() != nil && errors.Is(err, context.Canceled):
 		return
-	case errors.Is(err, lock.ErrHeld):
+	case errors.Is(err, lock.ErrLocked):
 		w.res.countErr("acquire: held", nil)
 	case errors.Is(err, lock.ErrAlreadyHeld):
 		w.res.countErr("acquire: already held by this client", nil)
@@ -587,4 +589,15 @@ func (c *cutStore) WriteGuarded(ctx context.Context, g backend.Guard, ops any) e
 		return fmt.Errorf("%w: %T has no guarded writes", backend.ErrInvalid, c.Store)
 	}
 	return gw.WriteGuarded(ctx, g, ops)
+}
+
+// versionOf reads the version of key's record, as a waiter that watched it
+// would know it.
+func versionOf(t testing.TB, s backend.Store, key string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	rec, err := s.Get(ctx, backend.Key{Partition: key})
+	require.NoError(t, err)
+	return rec.Version
 }
