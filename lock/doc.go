@@ -9,9 +9,16 @@
 // that stops heartbeating (crashed, partitioned, paused) loses the key, and
 // no two clocks ever need to agree.
 //
-// Every acquisition gets a fencing token that strictly increases per key.
-// Pass it to the resources the lock protects, or use WriteGuarded, so a
-// holder that was paused past its lease cannot corrupt them.
+// Every acquisition gets a fencing token that strictly increases per key
+// (see Lock.Token for the exact condition). Pass it to the resources the
+// lock protects, or let the store check the lock for you: WriteGuarded
+// commits the application's writes only while the lock is held, and
+// CommitAndRelease commits them and releases the lock in one atomic step,
+// so a holder that was paused past its lease can neither corrupt them nor
+// have committed work that outlived its lock. Each store offers typed
+// forms of both (dynamostore.WriteGuarded, memstore.CommitAndRelease, ...)
+// and dynamostore.Store.GuardCheck puts the lock check into your own
+// DynamoDB transactions.
 //
 // A held Lock reports its end exactly once: Done is closed, Context is
 // cancelled, Err says why (stolen, expired or released) and the OnLost

@@ -60,13 +60,17 @@ func (c *Client) backgroundBeat(l *Lock) {
 	// The write may take as long as the lease it protects, no longer: it is
 	// abandoned when the lock ends. A shorter deadline would cancel writes
 	// the store is still applying, each an ambiguous outcome to resolve.
+	// The period runs from this beat's start, so a slow write does not
+	// stretch it: a write that took longer than a period is followed by
+	// the next one at once.
+	start := c.clk.Now()
 	err := c.renew(l.ctx, l, nil)
-	next := c.cfg.heartbeat
+	next := start.Add(c.sched.jitter(c.cfg.heartbeat))
 	if err != nil {
 		l.setStopCause(err)
-		next = c.cfg.heartbeat / 4 // renew sooner after a failure
+		next = c.clk.Now().Add(c.sched.jitter(c.cfg.heartbeat / 4)) // renew sooner after a failure
 	}
-	c.sched.push(event{at: c.clk.Now().Add(c.sched.jitter(next)), kind: evBeat, l: l})
+	c.sched.push(event{at: next, kind: evBeat, l: l})
 }
 
 // renew writes a new version of the lock's record: the lease is renewed

@@ -65,8 +65,14 @@ func (l *Lock) SortKey() string { return l.key.Sort }
 func (l *Lock) Owner() string { return l.c.cfg.owner }
 
 // Token returns the fencing token of this acquisition: larger than that of
-// every earlier acquisition of the key. Pass it to the resources the lock
-// protects and have them refuse smaller tokens.
+// every earlier acquisition of the key since its record was created. The
+// counter lives on the record, so it restarts at 1 after the record is
+// deleted or replaced whole: a release with DeleteOnRelease, an operator's
+// delete, or a client that keeps no counter (the Java client's acquire
+// replaces the item and its default release deletes it; docs/java-interop.md).
+// Where only leaselock clients that mark releases touch a key, tokens never
+// go back. Pass it to the resources the lock protects and have them refuse
+// smaller tokens.
 func (l *Lock) Token() uint64 { return l.token }
 
 // Data returns a copy of the data on the record as last written.
