@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # install-java-interop.sh builds the driver for Amazon's Java lock client
-# (interop/java, a Maven project) that the tests in internal/javainterop run:
+# (internal/javainterop/java, a Maven project) that the tests in internal/javainterop run:
 #
-#   interop/java/target/leaselock-java-interop.jar   the driver
-#   interop/java/target/lib/                         its dependencies, named by the jar's manifest
+#   internal/javainterop/java/target/leaselock-java-interop.jar   the driver
+#   internal/javainterop/java/target/lib/                         its dependencies, named by the jar's manifest
 #
 # It is idempotent: when the jar is newer than pom.xml and every source file,
 # it does nothing (well under a second). It uses the machine's java (17 or
@@ -18,7 +18,7 @@ set -euo pipefail
 script=install-java-interop
 # shellcheck source=lib/install.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/install.sh"
-project="$root/interop/java"
+project="$root/internal/javainterop/java"
 jar="$project/target/leaselock-java-interop.jar"
 
 up_to_date() {

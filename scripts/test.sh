@@ -25,7 +25,14 @@ go vet ./...
 echo "==> staticcheck"
 go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 
+# Nested modules keep dependencies that only they need out of the library's
+# go.mod. DynamoDB Local runs only where a Docker engine exists (its licence
+# forbids fetching it otherwise); without one its test says why it skips.
+echo "==> nested module internal/dynamodblocal (DynamoDB Local via testcontainers)"
+(cd internal/dynamodblocal && go vet ./... && go test -race -count=1 -timeout 10m "$@" ./...)
+
 echo "==> go test -race"
 export LEASELOCK_REQUIRE_SERVERS=1
 export GORACE="${GORACE:-atexit_sleep_ms=0}" # race-built helper processes exit at once
 go test -race -count=1 -timeout 25m "$@" ./...
+

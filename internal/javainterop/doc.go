@@ -2,7 +2,7 @@
 // (AmazonDynamoDBLockClient, Maven artifact com.amazonaws:dynamodb-lock-client
 // 1.4.0) can contend on one DynamoDB table. It holds tests only.
 //
-// Each test starts the real Java client in a JVM (interop/java, built by
+// Each test starts the real Java client in a JVM (internal/javainterop/java, built by
 // scripts/install-java-interop.sh) and drives it by a line protocol on its
 // standard input and output, against the same loopback DynamoDB emulators
 // (dynalite, moto) the other packages use, each test on its own table made

@@ -24,7 +24,7 @@ import (
 
 const (
 	installScript = "scripts/install-java-interop.sh"
-	jarPath       = "interop/java/target/leaselock-java-interop.jar"
+	jarPath       = "internal/javainterop/java/target/leaselock-java-interop.jar"
 
 	// answerTimeout bounds one command; the longest (a blocking acquire)
 	// waits a few leases.

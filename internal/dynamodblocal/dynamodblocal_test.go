@@ -1,10 +1,18 @@
-package dynamostore_test
+// Package dynamodblocal runs the conformance suites on Amazon's DynamoDB
+// Local in a container, where a Docker engine exists. It is a module of its
+// own so that testcontainers-go and its dependencies stay out of the
+// library's go.mod.
+package dynamodblocal_test
 
 import (
 	"context"
+	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/stretchr/testify/require"
 	"github.com/testcontainers/testcontainers-go"
 	"github.com/testcontainers/testcontainers-go/wait"
@@ -57,4 +65,31 @@ func TestDynamoDBLocal(t *testing.T) {
 	t.Run("Lock", func(t *testing.T) {
 		conformance.RunLock(t, conformance.LockHarness{NewStores: newStores, Remote: true, GuardedOp: guardedPut})
 	})
+}
+
+var appItemSeq atomic.Int64
+
+// guardedPut returns ops that put one application item into the lock's own
+// table, and a check that it was written.
+func guardedPut(t *testing.T, st backend.Store) (any, func() bool) {
+	store := st.(*dynamostore.Store)
+	key := fmt.Sprintf("app-item-%d", appItemSeq.Add(1))
+	ops := []types.TransactWriteItem{{Put: &types.Put{
+		TableName: aws.String(store.Table()),
+		Item: map[string]types.AttributeValue{
+			"key":     &types.AttributeValueMemberS{Value: key},
+			"payload": &types.AttributeValueMemberS{Value: "written under the lock"},
+		},
+	}}}
+	written := func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		_, err := store.Get(ctx, backend.Key{Partition: key})
+		if err == nil {
+			return true
+		}
+		require.ErrorIs(t, err, backend.ErrNotFound)
+		return false
+	}
+	return ops, written
 }
