@@ -1,6 +1,9 @@
 package testservers
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"time"
@@ -8,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/smithy-go/middleware"
 )
 
 // NewClient returns a DynamoDB client for a loopback endpoint: static fake
@@ -40,7 +44,33 @@ func NewHTTPClient() *http.Client {
 	}}
 }
 
-// Client returns NewClient(s.Endpoint, optFns...).
+// Client returns NewClient(s.Endpoint, optFns...), whose calls end as soon
+// as the server process exits, failing with an error that carries s.Err()
+// (the server's last output) and matches context.Canceled.
+//
+// Without that a dead server looks like a network outage: the SDK retries
+// a refused connection, the store reports it as unavailable, and a lock
+// client waiting for a key retries unavailable stores for as long as its
+// context lasts. A cancelled call is not retried by either, so a test
+// waiting on a dead server ends within moments, saying why.
 func (s *Server) Client(optFns ...func(*dynamodb.Options)) *dynamodb.Client {
-	return NewClient(s.Endpoint, optFns...)
+	return NewClient(s.Endpoint, append([]func(*dynamodb.Options){s.endCallsOnExit}, optFns...)...)
+}
+
+// endCallsOnExit adds the middleware that binds every call to the life of
+// the server process (see Client).
+func (s *Server) endCallsOnExit(o *dynamodb.Options) {
+	o.APIOptions = append(o.APIOptions, func(stack *middleware.Stack) error {
+		return stack.Initialize.Add(middleware.InitializeMiddlewareFunc("testservers.EndCallsOnExit",
+			func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (
+				middleware.InitializeOutput, middleware.Metadata, error) {
+				ctx, cancel := s.Watch(ctx)
+				defer cancel()
+				out, md, err := next.HandleInitialize(ctx, in)
+				if err != nil && s.Err() != nil && errors.Is(context.Cause(ctx), ErrExited) {
+					err = fmt.Errorf("%w\n%w", err, s.Err())
+				}
+				return out, md, err
+			}), middleware.Before)
+	})
 }
