@@ -32,10 +32,18 @@ func NewClient(endpoint string, optFns ...func(*dynamodb.Options)) *dynamodb.Cli
 	return dynamodb.New(opts, optFns...)
 }
 
+// RequestTimeout bounds every HTTP request of NewHTTPClient, whatever
+// context the caller passed: no request to a loopback server takes near
+// that long, even on a loaded machine, and a test that forgot a deadline
+// must not wait forever on a server that stopped answering. (The SDK
+// retries a timed-out request a few times: still bounded.)
+const RequestTimeout = time.Minute
+
 // NewHTTPClient returns an HTTP client suited to a loopback server: no proxy,
-// short dial timeout, enough idle connections for concurrent tests.
+// short dial timeout, enough idle connections for concurrent tests, and
+// RequestTimeout.
 func NewHTTPClient() *http.Client {
-	return &http.Client{Transport: &http.Transport{
+	return &http.Client{Timeout: RequestTimeout, Transport: &http.Transport{
 		Proxy:               nil,
 		DialContext:         (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
 		MaxIdleConns:        256,
