@@ -202,8 +202,13 @@ const virtualCaseTimeout = 24 * time.Hour
 // is skipped and runs again with leases twice as long, up to three times.
 func RunLock(t *testing.T, h LockHarness) {
 	t.Helper()
+	runLock(t, h, lockCases())
+}
+
+func runLock(t *testing.T, h LockHarness, cases []lockCase) {
+	t.Helper()
 	require.NotNil(t, h.NewStores, "LockHarness.NewStores is required")
-	for _, c := range lockCases() {
+	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			if !h.Remote {
 				withWatchdog(t, caseTimeout, func(context.Context) {
