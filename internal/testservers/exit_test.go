@@ -3,6 +3,8 @@ package testservers
 import (
 	"context"
 	"errors"
+	"os"
+	"os/exec"
 	"testing"
 	"time"
 
@@ -95,4 +97,47 @@ func TestWaitingCallEndsWhenServerDies(t *testing.T) {
 			require.Less(t, time.Since(start), time.Second)
 		})
 	}
+}
+
+// TestSharedServerDeathFailsItsTests kills the shared dynalite of a child
+// test binary: the test using it fails when it ends, with the server's last
+// output; its test context ends at once with the same cause; a later test
+// asking for the server fails at once; the death is printed as it happens.
+func TestSharedServerDeathFailsItsTests(t *testing.T) {
+	if os.Getenv("LEASELOCK_TESTSERVERS_CHILD") == "kill-shared" {
+		t.Run("dies under it", func(t *testing.T) {
+			srv := Get(t, Dynalite)
+			ctx := Context(t) // blind to srv itself: ends through the binary-wide death
+			killProcess(srv.cmd)
+			select {
+			case <-ctx.Done():
+				t.Logf("test context ended: %v", context.Cause(ctx))
+			case <-time.After(10 * time.Second):
+				t.Log("test context still live 10s after the death")
+			}
+		})
+		t.Run("asks for it later", func(t *testing.T) {
+			Get(t, Dynalite)
+			t.Log("Get returned a dead server")
+		})
+		return
+	}
+	Get(t, Dynalite) // skips when not installed
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestSharedServerDeathFailsItsTests$", "-test.v")
+	cmd.Env = append(os.Environ(), "LEASELOCK_TESTSERVERS_CHILD=kill-shared")
+	start := time.Now()
+	out, err := cmd.CombinedOutput()
+	s := string(out)
+	require.Error(t, err, "the child passed:\n%s", s)
+	require.Less(t, time.Since(start), time.Minute)
+	require.Contains(t, s, "testservers: a shared server died while tests were running", "printed at once")
+	require.Contains(t, s, "test context ended: testservers: server process exited: dynalite")
+	require.Contains(t, s, "the dynalite server died during this test")
+	require.Contains(t, s, "--- FAIL: TestSharedServerDeathFailsItsTests/dies_under_it")
+	require.Contains(t, s, "the shared dynalite server died earlier in this test binary")
+	require.Contains(t, s, "--- FAIL: TestSharedServerDeathFailsItsTests/asks_for_it_later")
+	require.NotContains(t, s, "Get returned a dead server")
+	require.Contains(t, s, "dynalite_guard: installed", "the failures carry the server's output")
 }
