@@ -95,3 +95,39 @@ func TestRunLockFailsWhenEveryAttemptIsDisturbed(t *testing.T) {
 	require.Contains(t, string(out), "--- FAIL: TestRunLockFailsWhenEveryAttemptIsDisturbed/AcquireRelease/lease=400ms")
 	require.Contains(t, string(out), "the store answered an acquire after its lease")
 }
+
+// hangingAcquire never answers an Acquire: it waits for the caller's
+// context, as a store whose server stopped answering does.
+type hangingAcquire struct{ *memstore.Store }
+
+func (s hangingAcquire) Acquire(ctx context.Context, _ backend.AcquireRequest) (backend.Acquired, error) {
+	<-ctx.Done()
+	return backend.Acquired{}, ctx.Err()
+}
+
+// TestRunLockHungStoreFailsTheCase: a store call that hangs ends with the
+// case's time budget, and the case fails saying so, instead of hanging the
+// test binary (or panicking in the watchdog). In a child process, with a
+// budget of half a second.
+func TestRunLockHungStoreFailsTheCase(t *testing.T) {
+	if os.Getenv("LEASELOCK_CONFORMANCE_HANG") == "1" {
+		caseTimeout = 500 * time.Millisecond
+		runLock(t, LockHarness{Remote: true, Lease: 100 * time.Millisecond,
+			NewStores: func(*testing.T) (backend.Store, backend.Store) {
+				s := hangingAcquire{memstore.New()}
+				return s, s
+			}}, acquireReleaseCase(t))
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestRunLockHungStoreFailsTheCase$", "-test.v")
+	cmd.Env = append(os.Environ(), "LEASELOCK_CONFORMANCE_HANG=1")
+	start := time.Now()
+	out, err := cmd.CombinedOutput()
+	require.Error(t, err, "the child passed:\n%s", out)
+	require.Less(t, time.Since(start), 30*time.Second)
+	require.Contains(t, string(out), "--- FAIL: TestRunLockHungStoreFailsTheCase/AcquireRelease/lease=100ms")
+	require.Contains(t, string(out), "ran out of its time budget")
+	require.NotContains(t, string(out), "panic:", "the watchdog's last resort was not needed")
+}
