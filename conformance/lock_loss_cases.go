@@ -1,6 +1,7 @@
 package conformance
 
 import (
+	"errors"
 	"sync/atomic"
 	"time"
 
@@ -106,13 +107,17 @@ func commitLockCases() []lockCase {
 				t.Skipf("%T cannot commit and release, or the harness gives no GuardedOp", e.a)
 			}
 			alice, bob := e.client("alice", e.a), e.client("bob", e.b)
-			l, err := alice.Acquire(e.ctx, e.key("k"))
-			require.NoError(t, err)
+			l := e.acquire(alice, e.key("k"))
 			ops, written := e.h.GuardedOp(t, e.a)
-			require.NoError(t, l.CommitAndRelease(e.ctx, ops))
+			err := l.CommitAndRelease(e.ctx, ops)
+			if errors.Is(err, lock.ErrExpired) {
+				e.timely(false, "the lease ran out before the commit: %v", err)
+			}
+			require.NoError(t, err)
 			require.True(t, written(), "the writes committed")
 			require.ErrorIs(t, l.Err(), lock.ErrReleased)
 			lb, err := bob.TryAcquire(e.ctx, e.key("k"))
+			e.notLate(err)
 			require.NoError(t, err, "released in the same step: the key is free at once")
 			require.Equal(t, l.Token()+1, lb.Token())
 

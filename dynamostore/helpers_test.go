@@ -66,8 +66,10 @@ func (e *env) rawItem(t testing.TB, key map[string]types.AttributeValue) map[str
 	return out.Item
 }
 
+// ctx returns a context for a test's store calls: a minute at most, and
+// over at once if a test server dies (see testservers.Context).
 func ctx(t testing.TB) context.Context {
-	c, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	c, cancel := context.WithTimeout(testservers.Context(t), 60*time.Second)
 	t.Cleanup(cancel)
 	return c
 }

@@ -2,9 +2,10 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"strings"
 	"testing"
+
+	"github.com/leaselock/leaselock/internal/testservers"
 )
 
 // TestDemo runs the demo in-process and checks that its output shows what
@@ -13,7 +14,7 @@ import (
 func TestDemo(t *testing.T) {
 	t.Parallel()
 	var stdout, stderr bytes.Buffer
-	code := run(context.Background(), []string{"demo"}, strings.NewReader(""), &stdout, &stderr)
+	code := run(testservers.Context(t), []string{"demo"}, strings.NewReader(""), &stdout, &stderr)
 	out := stdout.String()
 	if code != exitOK {
 		t.Fatalf("demo exited %d\nstdout:\n%s\nstderr:\n%s", code, out, stderr.String())
@@ -46,7 +47,7 @@ func TestDemo(t *testing.T) {
 func TestDemoBadFlags(t *testing.T) {
 	t.Parallel()
 	var stdout, stderr bytes.Buffer
-	code := run(context.Background(), []string{"demo", "--heartbeat", "900ms"}, nil, &stdout, &stderr)
+	code := run(testservers.Context(t), []string{"demo", "--heartbeat", "900ms"}, nil, &stdout, &stderr)
 	if code != exitUsage || !strings.Contains(stderr.String(), "at most half") {
 		t.Fatalf("code %d, stderr %q", code, stderr.String())
 	}

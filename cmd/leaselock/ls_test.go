@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -21,14 +20,15 @@ func (te tableEnv) holder(t *testing.T, owner string, opts *dynamostore.Options,
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = c.Close(context.Background()) })
+	ctx := te.ctx(t) // made first: its cleanup runs after Close's
+	t.Cleanup(func() { _ = c.Close(ctx) })
 	return c
 }
 
 func TestLsAndGet(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
 	te := newTable(t, testservers.Dynalite, "")
+	ctx := te.ctx(t)
 	alice := te.holder(t, "alice", nil, time.Minute, 15*time.Second)
 	bob := te.holder(t, "bob", nil, time.Minute, 15*time.Second)
 
@@ -96,8 +96,8 @@ func TestLsAndGet(t *testing.T) {
 
 func TestLsAndGetSortKey(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
 	te := newTable(t, testservers.Dynalite, "sk=part")
+	ctx := te.ctx(t)
 	opts := &dynamostore.Options{SortKeyName: "part"}
 	alice := te.holder(t, "alice", opts, time.Minute, 15*time.Second)
 	for _, k := range [][2]string{{"db", "shard-1"}, {"db", "shard-2"}, {"cache", "all"}} {

@@ -72,7 +72,7 @@ func cli(t *testing.T, stdin io.Reader, args ...string) result {
 	if stdin == nil {
 		stdin = strings.NewReader("")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(testservers.Context(t), time.Minute)
 	defer cancel()
 	var out, errOut bytes.Buffer
 	code := run(ctx, args, stdin, &out, &errOut)
@@ -89,11 +89,33 @@ func mustCLI(t *testing.T, args ...string) result {
 	return r
 }
 
+// forceRelease runs "leaselock release --force --yes" on key and fails the
+// test unless it releases it. A holder heartbeating every few hundred
+// milliseconds can renew the record between the command's read and its
+// conditional write, which then refuses (exit 75, "changed since it was
+// read"); on a busy machine that happens, and the command is run again, as
+// it advises.
+func forceRelease(t *testing.T, url, key string) result {
+	t.Helper()
+	for attempt := 0; ; attempt++ {
+		r := cli(t, nil, "release", "--force", "--yes", "--store", url, key)
+		if r.code == exitTempFail && strings.Contains(r.stderr, "changed since it was read") && attempt < 10 {
+			continue
+		}
+		requireCode(t, r, exitOK)
+		return r
+	}
+}
+
 // process returns leaselock as a separate process (the test binary in the
-// cli role) with the test environment plus extra variables.
+// cli role) with the test environment plus extra variables. It is killed
+// when the test ends, at the test's bound, or when a test server dies (see
+// testservers.Context): a "leaselock run" waiting for a key on a dead
+// server would otherwise wait forever.
 func process(t *testing.T, extraEnv []string, args ...string) *exec.Cmd {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], args...)
+	cmd := exec.CommandContext(testservers.Context(t), os.Args[0], args...)
+	cmd.WaitDelay = 5 * time.Second // its children may hold the output pipes open
 	cmd.Env = append(os.Environ(), roleEnv+"=cli")
 	cmd.Env = append(cmd.Env, extraEnv...)
 	return cmd
@@ -143,6 +165,10 @@ func newTable(t *testing.T, kind testservers.Kind, query string) tableEnv {
 	mustCLI(t, "table", "create", "--store", te.url)
 	return te
 }
+
+// ctx returns a context for the test's own calls on the table: bounded, and
+// over at once if the server dies (see testservers.Server.Context).
+func (te tableEnv) ctx(t *testing.T) context.Context { return te.srv.Context(t) }
 
 // store opens the test table directly, for tests that set up or check
 // records without the CLI.

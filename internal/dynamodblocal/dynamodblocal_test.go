@@ -32,7 +32,7 @@ const dynamoDBLocalImage = "amazon/dynamodb-local:2.2.1"
 // TestDynamoDBLocal runs both suites on DynamoDB Local in a container.
 func TestDynamoDBLocal(t *testing.T) {
 	testcontainers.SkipIfProviderIsNotHealthy(t)
-	ctx := context.Background()
+	ctx := testservers.Context(t)
 	ctr, err := testcontainers.GenericContainer(ctx, testcontainers.GenericContainerRequest{
 		ContainerRequest: testcontainers.ContainerRequest{
 			Image:        dynamoDBLocalImage,

@@ -73,7 +73,7 @@ func (e *env) goClient(t *testing.T, owner string) *lock.Client {
 		lock.WithHeartbeatPeriod(heartbeat), lock.WithPollPeriod(poll))
 	require.NoError(t, err)
 	t.Cleanup(func() {
-		cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		cctx, cancel := context.WithTimeout(e.srv.Context(t), 30*time.Second)
 		defer cancel()
 		require.NoError(t, c.Close(cctx))
 	})
@@ -103,9 +103,10 @@ func (e *env) rawKey(t *testing.T, key, sort string) map[string]types.AttributeV
 	return out.Item
 }
 
-// ctx is a per-test context that ends with the test.
+// ctx is a per-test context that ends with the test, after a minute, or at
+// once if a test server dies (see testservers.Context).
 func ctx(t *testing.T) context.Context {
-	c, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	c, cancel := context.WithTimeout(testservers.Context(t), 60*time.Second)
 	t.Cleanup(cancel)
 	return c
 }

@@ -1,7 +1,6 @@
 package javainterop
 
 import (
-	"context"
 	"testing"
 	"time"
 
@@ -37,7 +36,7 @@ func TestWallClockExpiryAndJavaHolders(t *testing.T) {
 			lock.WithHeartbeatPeriod(heartbeat), lock.WithPollPeriod(poll),
 			lock.WithWallClockExpiry(100*time.Millisecond))
 		require.NoError(t, err)
-		t.Cleanup(func() { require.NoError(t, w.Close(context.Background())) })
+		t.Cleanup(func() { require.NoError(t, w.Close(c)) }) // c's own cleanup runs after this one
 
 		// Both keys start as a leaselock record, released: stamped. Wait
 		// until the stamps are older than lease plus skew.

@@ -40,7 +40,7 @@ var badTiming = timing{time.Minute, 20 * time.Second, time.Second}
 // client starts a valid client on the case's store; Close is registered.
 func (e *badEnv) client(owner string, opts ...lock.Option) *lock.Client {
 	c := badTiming.client(e.t, e.store, owner, opts...)
-	e.t.Cleanup(func() { _ = c.Close(context.Background()) })
+	e.t.Cleanup(func() { _ = c.Close(e.ctx) }) // runs before e.ctx's own cleanup
 	return c
 }
 
@@ -202,7 +202,7 @@ func badInputsAnyStore() []badInput {
 			op: func(e *badEnv) error { return e.held.WriteGuarded(e.ctx, "not ops") }, want: []error{backend.ErrInvalid}},
 		{name: "WriteGuarded: store without guarded writes", setup: func(e *badEnv) {
 			c := badTiming.client(e.t, faultstore.New(e.store, nil), "alice")
-			e.t.Cleanup(func() { _ = c.Close(context.Background()) })
+			e.t.Cleanup(func() { _ = c.Close(e.ctx) })
 			l, err := c.Acquire(e.ctx, "k")
 			require.NoError(e.t, err)
 			e.held = l
@@ -324,7 +324,7 @@ func TestBadInputs(t *testing.T) {
 			t.Run(tc.name, func(t *testing.T) {
 				run(t, tc, func(t *testing.T) *badEnv {
 					m := memstore.New()
-					return &badEnv{t: t, ctx: context.Background(), store: m, list: m}
+					return &badEnv{t: t, ctx: testservers.Context(t), store: m, list: m}
 				}, nil)
 			})
 		}
@@ -341,7 +341,7 @@ func TestBadInputs(t *testing.T) {
 				run(t, tc, func(t *testing.T) *badEnv {
 					d := newDynamoTable(t, testservers.Dynalite, nil)
 					st := d.store(t, nil, counter.Install)
-					return &badEnv{t: t, ctx: context.Background(), store: st, list: st, dyn: d}
+					return &badEnv{t: t, ctx: d.ctx(t), store: st, list: st, dyn: d}
 				}, writes)
 			})
 		}

@@ -111,7 +111,7 @@ func startHolder(t *testing.T, d *dynamoTable, key, owner string) *child {
 func TestCrashedHolderProcess(t *testing.T) {
 	t.Parallel()
 	d := newDynamoTable(t, testservers.Dynalite, nil)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(d.ctx(t), 2*time.Minute)
 	defer cancel()
 	tm := remoteTiming
 	store := d.store(t, nil)

@@ -28,12 +28,14 @@ func newDynamoTable(t *testing.T, kind testservers.Kind, opts *dynamostore.Optio
 	t.Helper()
 	d := &dynamoTable{srv: testservers.Get(t, kind), table: testservers.TableName(t)}
 	st := d.store(t, opts)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	_, err := st.CreateTable(ctx, dynamostore.TableOptions{})
+	_, err := st.CreateTable(d.ctx(t), dynamostore.TableOptions{})
 	require.NoError(t, err)
 	return d
 }
+
+// ctx returns a context for t's calls on the table: bounded, and over at
+// once if the server dies (see testservers.Server.Context).
+func (d *dynamoTable) ctx(t *testing.T) context.Context { return d.srv.Context(t) }
 
 // store returns a store on the table through its own client (its own
 // connection pool), as a separate process would have.
@@ -66,13 +68,15 @@ func TestContentionDynamo(t *testing.T) {
 				w.cuts = append(w.cuts, cs)
 				w.clients = append(w.clients, remoteTiming.client(t, cs, fmt.Sprint("client-", i)))
 			}
-			ctx, cancel := context.WithTimeout(context.Background(), pick(4*time.Minute, 20*time.Minute))
+			budget, cancel := context.WithTimeout(context.Background(), pick(4*time.Minute, 20*time.Minute))
 			defer cancel()
+			ctx, stop := d.srv.Watch(budget) // a dead server ends the run at once
+			defer stop()
 			start := time.Now()
 			w.run(ctx)
 			elapsed := time.Since(start)
 			for _, c := range w.clients {
-				require.NoError(t, c.Close(context.Background()))
+				require.NoError(t, c.Close(d.ctx(t)))
 			}
 			w.checkEnded(t)
 			requireClean(t, w.hist)

@@ -282,9 +282,9 @@ func requireNoRecords(t *testing.T, s backend.Lister) {
 // Fixed in 49d2be3 (the engine refuses them; dynamostore's checkRecord
 // does not yet).
 func TestNonUTF8StringsAreRefusedOrKept(t *testing.T) {
-	ctx := context.Background()
 	t.Run("owner", func(t *testing.T) {
 		d := newDynamoTable(t, testservers.Dynalite, nil)
+		ctx := d.ctx(t)
 		store := d.store(t, nil)
 		fs := faultstore.New(store, nil)
 		c, err := lock.New(fs, lock.WithOwner("alice\xff"), lock.WithLeaseDuration(badTiming.lease),
@@ -311,6 +311,7 @@ func TestNonUTF8StringsAreRefusedOrKept(t *testing.T) {
 	})
 	t.Run("attributes", func(t *testing.T) {
 		d := newDynamoTable(t, testservers.Dynalite, nil)
+		ctx := d.ctx(t)
 		store := d.store(t, nil)
 		c := badTiming.client(t, store, "alice")
 		defer c.Close(ctx)

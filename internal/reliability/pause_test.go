@@ -144,7 +144,7 @@ func TestPausedHolderMemstore(t *testing.T) {
 func TestPausedHolderMoto(t *testing.T) {
 	t.Parallel()
 	d := newDynamoTable(t, testservers.Moto, nil)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(d.ctx(t), time.Minute)
 	defer cancel()
 	fa := newFreezer(d.store(t, nil), true)
 	alice := remoteTiming.client(t, fa, "alice")

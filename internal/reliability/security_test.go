@@ -182,8 +182,8 @@ func TestForeignClientCannotTouchALock(t *testing.T) {
 	for _, kind := range servers {
 		t.Run(string(kind), func(t *testing.T) {
 			t.Parallel()
-			ctx := context.Background()
 			d := newDynamoTable(t, kind, nil)
+			ctx := d.ctx(t)
 			counter := dynamostore.NewCounter()
 			store := d.store(t, nil)
 			e := &foreignEnv{t: t, ctx: ctx, store: store, tm: remoteTiming,
@@ -236,9 +236,9 @@ func TestUserStringsStayOutOfExpressions(t *testing.T) {
 	for _, kind := range servers {
 		t.Run(string(kind), func(t *testing.T) {
 			t.Parallel()
-			ctx := context.Background()
 			opts := &dynamostore.Options{PartitionKeyName: "#k = :k OR x", SortKeyName: ":s) AND (#t"}
 			d := newDynamoTable(t, kind, opts)
+			ctx := d.ctx(t)
 			store := d.store(t, opts)
 			for i, s := range hostile {
 				owner := "owner " + s
@@ -317,8 +317,7 @@ func (s *safeBuffer) String() string {
 
 // exerciseLogging runs a client through acquire, heartbeats, manual
 // heartbeats with data, faults, danger, a steal, an expiry, Do and release.
-func exerciseLogging(t *testing.T, c *lock.Client, fs *faultstore.Store, raw backend.Store, tm timing) {
-	ctx := context.Background()
+func exerciseLogging(ctx context.Context, t *testing.T, c *lock.Client, fs *faultstore.Store, raw backend.Store, tm timing) {
 	l, err := c.Acquire(ctx, "k", lock.WithData([]byte(secrets[0])),
 		lock.WithAttributes(map[string]string{"note": secrets[1]}),
 		lock.OnDanger(tm.lease/2, func(*lock.Lock) {}), lock.OnLost(func(*lock.Lock, error) {}))
@@ -344,7 +343,11 @@ func exerciseLogging(t *testing.T, c *lock.Client, fs *faultstore.Store, raw bac
 		lock.OnDanger(tm.lease/2, func(*lock.Lock) {}))
 	require.NoError(t, err)
 	fs.SetRates(faultstore.Rates{Unavailable: 1}, 1)
-	<-le.Done()
+	select {
+	case <-le.Done():
+	case <-ctx.Done():
+		t.Fatalf("the lock cut off from its store never expired: %v", context.Cause(ctx))
+	}
 	require.ErrorIs(t, le.Err(), lock.ErrExpired)
 	fs.SetRates(faultstore.Rates{}, 1)
 
@@ -377,7 +380,7 @@ func TestNothingSecretIsLogged(t *testing.T) {
 			fs := faultstore.New(mem, nil)
 			logger := slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 			c := virtualTiming.client(t, fs, "alice", lock.WithLogger(logger))
-			exerciseLogging(t, c, fs, mem, virtualTiming)
+			exerciseLogging(context.Background(), t, c, fs, mem, virtualTiming) // synctest reports a call blocked for good
 		})
 		check(t, buf.String())
 	})
@@ -388,14 +391,14 @@ func TestNothingSecretIsLogged(t *testing.T) {
 		fs := faultstore.New(d.store(t, nil), nil)
 		logger := slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 		c := remoteTiming.client(t, fs, "alice", lock.WithLogger(logger))
-		exerciseLogging(t, c, fs, d.store(t, nil), remoteTiming)
+		exerciseLogging(d.ctx(t), t, c, fs, d.store(t, nil), remoteTiming)
 		// A store error that carries the SDK's own message, logged too.
 		bad, err := dynamostore.New(d.srv.Client(), "missing-"+d.table, nil)
 		require.NoError(t, err)
 		bc := remoteTiming.client(t, bad, "alice", lock.WithLogger(logger))
-		_, err = bc.Acquire(context.Background(), "k", lock.WithData([]byte(secrets[0])))
+		_, err = bc.Acquire(d.ctx(t), "k", lock.WithData([]byte(secrets[0])))
 		require.True(t, errors.Is(err, dynamostore.ErrTableNotFound), "%v", err)
-		require.NoError(t, bc.Close(context.Background()))
+		require.NoError(t, bc.Close(d.ctx(t)))
 		check(t, buf.String())
 	})
 }

@@ -13,8 +13,20 @@
 //		srv := testservers.Get(t, testservers.Moto) // skips if not installed
 //		client := srv.Client()
 //		table := testservers.TableName(t)
+//		ctx := srv.Context(t) // bounded; ends if the server dies
 //		...
 //	}
+//
+// dynalite runs with testservers/dynalite_guard.js preloaded: dynalite
+// 4.0.0 exits when a client aborts a request mid-body, and the guard logs
+// that and goes on.
+//
+// A server that dies anyway fails its tests within moments, with the end of
+// its output: calls through Server.Client end at once (they are cancelled,
+// so neither the SDK nor the lock engine retries them), Server.Context and
+// Context give tests bounded contexts that also end when a server dies, and
+// Get fails the tests that come after. Every request of NewHTTPClient has
+// RequestTimeout as a last bound.
 //
 // When a server is not installed, Get skips the test with a message naming
 // the install script, or fails it when LEASELOCK_REQUIRE_SERVERS=1 (as CI

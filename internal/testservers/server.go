@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -38,23 +39,36 @@ const (
 // scripts/install-test-servers.sh.
 var ErrNotInstalled = errors.New("testservers: server not installed; run scripts/install-test-servers.sh")
 
+// ErrExited is matched by Server.Err once the server process has exited.
+var ErrExited = errors.New("testservers: server process exited")
+
 // startTimeout bounds how long a server may take to answer its health check.
 const startTimeout = 60 * time.Second
+
+// exitTailBytes is how much of a dead server's output its Err carries: the
+// last few dozen lines, enough for a stack trace.
+const exitTailBytes = 3 << 10
 
 // Server is one running server process listening on loopback.
 type Server struct {
 	Kind     Kind
 	Endpoint string // http://127.0.0.1:PORT
 
-	cmd     *exec.Cmd
-	out     *TailBuffer
-	exited  chan struct{}
-	waitErr error
-	stop    sync.Once
+	cmd      *exec.Cmd
+	out      *TailBuffer
+	life     context.Context // cancelled once the process has exited and exitErr is set
+	exitErr  error
+	stopping atomic.Bool // Stop killed it: its exit is expected
+	stop     sync.Once
+}
+
+// options are the knobs of Start that only this package's tests turn.
+type options struct {
+	noGuard bool // start dynalite without testservers/dynalite_guard.js
 }
 
 // command returns the argv that starts kind on port, or ErrNotInstalled.
-func command(kind Kind, root string, port int) ([]string, error) {
+func command(kind Kind, root string, port int, o options) ([]string, error) {
 	p := strconv.Itoa(port)
 	switch kind {
 	case Dynalite:
@@ -67,8 +81,13 @@ func command(kind Kind, root string, port int) ([]string, error) {
 			return nil, fmt.Errorf("%w (node not on PATH)", ErrNotInstalled)
 		}
 		// node directly, not npx: the PID we hold must be the server's.
-		return []string{node, cli, "--host", "127.0.0.1", "--port", p,
-			"--createTableMs", "0", "--deleteTableMs", "0", "--updateTableMs", "0"}, nil
+		argv := []string{node}
+		if !o.noGuard {
+			// dynalite exits on a client's aborted request; see the script.
+			argv = append(argv, "-r", filepath.Join(root, "testservers", "dynalite_guard.js"))
+		}
+		return append(argv, cli, "--host", "127.0.0.1", "--port", p,
+			"--createTableMs", "0", "--deleteTableMs", "0", "--updateTableMs", "0"), nil
 	case Moto, MotoThreaded:
 		bin := filepath.Join(root, ".cache", "venv", "bin", "moto_server")
 		if _, err := os.Stat(bin); err != nil {
@@ -87,6 +106,10 @@ func command(kind Kind, root string, port int) ([]string, error) {
 // Start launches a server of the given kind on a free loopback port and
 // waits until it answers its health check. Stop it with Stop.
 func Start(ctx context.Context, kind Kind) (*Server, error) {
+	return start(ctx, kind, options{})
+}
+
+func start(ctx context.Context, kind Kind, o options) (*Server, error) {
 	root, err := RepoRoot()
 	if err != nil {
 		return nil, err
@@ -99,7 +122,7 @@ func Start(ctx context.Context, kind Kind) (*Server, error) {
 		if err != nil {
 			return nil, err
 		}
-		argv, err := command(kind, root, port)
+		argv, err := command(kind, root, port, o)
 		if err != nil {
 			return nil, err
 		}
@@ -116,11 +139,12 @@ func Start(ctx context.Context, kind Kind) (*Server, error) {
 }
 
 func launch(ctx context.Context, kind Kind, root string, argv []string, port int) (*Server, error) {
+	life, ended := context.WithCancel(context.Background())
 	s := &Server{
 		Kind:     kind,
 		Endpoint: "http://127.0.0.1:" + strconv.Itoa(port),
 		out:      NewTailBuffer(16 << 10),
-		exited:   make(chan struct{}),
+		life:     life,
 	}
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Dir = root
@@ -129,12 +153,19 @@ func launch(ctx context.Context, kind Kind, root string, argv []string, port int
 	cmd.Env = append(os.Environ(), "PYTHONUNBUFFERED=1")
 	configureProcess(cmd)
 	if err := cmd.Start(); err != nil {
+		ended()
 		return nil, fmt.Errorf("testservers: start %s: %w", kind, err)
 	}
 	s.cmd = cmd
 	go func() {
-		s.waitErr = cmd.Wait()
-		close(s.exited)
+		err := cmd.Wait()
+		how := "exited"
+		if s.stopping.Load() {
+			how = "was stopped"
+		}
+		s.exitErr = fmt.Errorf("%w: %s (pid %d) %s: %v\n--- last output of %s ---\n%s--- end of %s output ---",
+			ErrExited, kind, cmd.Process.Pid, how, err, kind, s.out.Tail(exitTailBytes), kind)
+		ended()
 	}()
 	if err := s.awaitHealthy(ctx); err != nil {
 		_ = s.Stop()
@@ -142,6 +173,22 @@ func launch(ctx context.Context, kind Kind, root string, argv []string, port int
 	}
 	return s, nil
 }
+
+// Done is closed once the server process has exited, whatever the reason.
+func (s *Server) Done() <-chan struct{} { return s.life.Done() }
+
+// Err is nil while the server process runs. Once it has exited, Err
+// matches ErrExited and says how, followed by the last lines the server
+// printed: the reason a crashed server gives is usually there.
+func (s *Server) Err() error {
+	if s.life.Err() == nil {
+		return nil
+	}
+	return s.exitErr
+}
+
+// crashed reports whether the process exited without Stop being called.
+func (s *Server) crashed() bool { return s.Err() != nil && !s.stopping.Load() }
 
 // awaitHealthy polls the server's health endpoint: dynalite answers GET /
 // with "healthy: ..."; moto answers GET /moto-api/ with 200.
@@ -160,8 +207,8 @@ func (s *Server) awaitHealthy(ctx context.Context) error {
 			return nil
 		}
 		select {
-		case <-s.exited:
-			return fmt.Errorf("process exited: %v", s.waitErr)
+		case <-s.Done():
+			return s.Err()
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-tick.C:
@@ -190,14 +237,15 @@ func probe(ctx context.Context, hc *http.Client, url string, kind Kind) bool {
 // exit. It is safe to call more than once.
 func (s *Server) Stop() error {
 	s.stop.Do(func() {
+		s.stopping.Store(true)
 		killProcess(s.cmd)
 		select {
-		case <-s.exited:
+		case <-s.Done():
 		case <-time.After(10 * time.Second):
 		}
 	})
 	select {
-	case <-s.exited:
+	case <-s.Done():
 		return nil
 	default:
 		return fmt.Errorf("testservers: %s (pid %d) did not exit", s.Kind, s.cmd.Process.Pid)
@@ -242,4 +290,20 @@ func (b *TailBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return string(bytes.ToValidUTF8(b.buf, nil))
+}
+
+// Tail returns about the last n bytes kept, from the start of a line, and
+// ending in a newline.
+func (b *TailBuffer) Tail(n int) string {
+	s := b.String()
+	if len(s) > n {
+		s = s[len(s)-n:]
+		if i := strings.IndexByte(s, '\n'); i >= 0 && i < len(s)-1 {
+			s = s[i+1:]
+		}
+	}
+	if s != "" && !strings.HasSuffix(s, "\n") {
+		s += "\n"
+	}
+	return s
 }

@@ -31,10 +31,18 @@ type startOnce struct {
 // starting it on first use. If the server is not installed the test is
 // skipped, or failed when LEASELOCK_REQUIRE_SERVERS=1; any other start
 // failure fails the test.
+//
+// A shared server that has died fails the test at once, with the end of
+// the server's output; one that dies while t runs fails t when it ends
+// (its calls end early: see Server.Client and Server.Context).
 func Get(t testing.TB, kind Kind) *Server {
 	t.Helper()
 	srv, err := get(kind)
 	if err == nil {
+		if srv.crashed() {
+			t.Fatalf("the shared %s server died earlier in this test binary:\n%v", kind, srv.Err())
+		}
+		reportCrash(t, srv)
 		return srv
 	}
 	if errors.Is(err, ErrNotInstalled) {
@@ -56,8 +64,57 @@ func get(kind Kind) (*Server, error) {
 		shared.started[kind] = so
 	}
 	shared.mu.Unlock()
-	so.once.Do(func() { so.srv, so.err = Start(context.Background(), kind) })
+	so.once.Do(func() {
+		so.srv, so.err = Start(context.Background(), kind)
+		if so.err == nil {
+			watchShared(so.srv)
+		}
+	})
 	return so.srv, so.err
+}
+
+// sharedDeath is cancelled, with the server's Err as its cause, when any
+// server shared by this test binary dies: every test context (Context)
+// ends with it, since tests reach the servers in more ways (CLI endpoints,
+// child processes) than through a Server value.
+var sharedDeath, sharedDied = context.WithCancelCause(context.Background())
+
+// watchShared reports the death of a shared server at once, on the test
+// binary's stderr, whatever the tests do next: if one of them then hangs
+// anyway, the reason is already in the log.
+func watchShared(s *Server) {
+	context.AfterFunc(s.life, func() {
+		if !s.crashed() {
+			return
+		}
+		sharedDied(s.Err())
+		fmt.Fprintf(os.Stderr, "testservers: a shared server died while tests were running:\n%v\n", s.Err())
+	})
+}
+
+// reported holds the tests that will report a crash of the servers they
+// got, so that a test calling Get many times reports each crash once.
+var reported sync.Map // reportKey -> struct{}
+
+type reportKey struct {
+	t   testing.TB
+	srv *Server
+}
+
+// reportCrash fails t, when it ends, if srv died while t ran: a test whose
+// calls ended early on a dead server then says why, with the server's last
+// output, whatever its own assertions printed.
+func reportCrash(t testing.TB, srv *Server) {
+	k := reportKey{t, srv}
+	if _, dup := reported.LoadOrStore(k, struct{}{}); dup {
+		return
+	}
+	t.Cleanup(func() {
+		reported.Delete(k)
+		if srv.crashed() {
+			t.Errorf("the %s server died during this test:\n%v", srv.Kind, srv.Err())
+		}
+	})
 }
 
 // StopAll stops every server this test binary started.
