@@ -108,8 +108,13 @@ func runRun(ctx context.Context, e *env, args []string) error {
 	// file, exec copies into it from its own goroutines.
 	e = &env{stdin: e.stdin, stdout: syncWriter(e.stdout), stderr: syncWriter(e.stderr), getenv: e.getenv}
 	r := &runner{e: e, key: key, quiet: *quiet, grace: *grace, noWait: *noWait}
-	client, err := lock.New(&watchStore{Store: st, r: r}, lock.WithOwner(*owner), lock.WithLeaseDuration(*lease),
-		lock.WithHeartbeatPeriod(*beat), lock.WithPollPeriod(max(*poll, time.Millisecond)))
+	lockOpts := []lock.Option{lock.WithOwner(*owner), lock.WithLeaseDuration(*lease),
+		lock.WithHeartbeatPeriod(*beat), lock.WithPollPeriod(max(*poll, time.Millisecond))}
+	if st.ReleaseByDelete() {
+		// The format's other clients read any item as held (format=python).
+		lockOpts = append(lockOpts, lock.WithDeleteOnRelease())
+	}
+	client, err := lock.New(&watchStore{Store: st, r: r}, lockOpts...)
 	if err != nil {
 		return usageErr(cmd, "%v", err)
 	}
