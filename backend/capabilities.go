@@ -67,3 +67,13 @@ type CommitReleaseRequest struct {
 	Delete        bool   // delete the record instead of writing Record
 	Ops           any    // the application's writes, in the store's own type
 }
+
+// ReleaseDeleter is an optional capability of a store whose records must
+// be deleted on release, because other clients that share it know no
+// released marker and would read a marked record as held (dynamostore in
+// the python_dynamodb_lock format). The engine then releases every lock by
+// deleting its record, and says so in its docs: the fencing counter is
+// then the store's business (see the store's docs).
+type ReleaseDeleter interface {
+	ReleaseByDelete() bool
+}

@@ -46,7 +46,7 @@ func (s *Store) CommitRelease(ctx context.Context, req backend.CommitReleaseRequ
 			TableName:                           aws.String(s.table),
 			Key:                                 s.keyItem(rec.Key),
 			ConditionExpression:                 aws.String("#v = :e"),
-			ExpressionAttributeNames:            map[string]string{"#v": AttrRecordVersionNumber},
+			ExpressionAttributeNames:            map[string]string{"#v": s.f.version},
 			ExpressionAttributeValues:           map[string]types.AttributeValue{":e": &types.AttributeValueMemberS{Value: req.ExpectVersion}},
 			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 		}}

@@ -24,6 +24,15 @@
 // restarting the fencing counter. Record.Attributes are stored as S
 // attributes under their own names.
 //
+// Options.Format = FormatPython writes the item of the Python
+// python_dynamodb_lock 0.9.1 instead (lock_key, sort_key, owner_name,
+// lease_duration in seconds, record_version_number, expiry_time). The
+// Python client knows no released marker, so releases must delete
+// (ReleaseByDelete), and the fencing counter lives in a counter item
+// beside the lock (FencingCounterItem, fence.go), which costs an
+// acquisition three requests. Everything that differs between the formats
+// is in one itemFormat value (format.go).
+//
 // # Requests
 //
 // Every write is one conditional request:

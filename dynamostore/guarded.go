@@ -29,7 +29,7 @@ func (s *Store) GuardCheck(g backend.Guard) types.TransactWriteItem {
 		Key:                 s.keyItem(g.Key),
 		ConditionExpression: aws.String("#o = :o AND #f = :f AND attribute_not_exists(#r)"),
 		ExpressionAttributeNames: map[string]string{
-			"#o": AttrOwnerName, "#f": AttrFencingToken, "#r": AttrIsReleased,
+			"#o": s.f.owner, "#f": s.f.token, "#r": s.f.released,
 		},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":o": &types.AttributeValueMemberS{Value: g.Owner},

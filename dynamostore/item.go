@@ -18,7 +18,7 @@ func (s *Store) keyItem(k backend.Key) map[string]types.AttributeValue {
 	m := make(map[string]types.AttributeValue, 2)
 	m[s.opts.PartitionKeyName] = &types.AttributeValueMemberS{Value: k.Partition}
 	if s.opts.SortKeyName != "" {
-		m[s.opts.SortKeyName] = &types.AttributeValueMemberS{Value: k.Sort}
+		m[s.opts.SortKeyName] = &types.AttributeValueMemberS{Value: s.f.storedSort(k.Sort)}
 	}
 	return m
 }
@@ -36,11 +36,14 @@ func (s *Store) checkKey(k backend.Key) error {
 	case s.opts.SortKeyName == "" && k.Sort != "":
 		return fmt.Errorf("dynamostore: %w: key %q has a sort key but table %q has none",
 			backend.ErrInvalidKey, k, s.table)
-	case s.opts.SortKeyName != "" && k.Sort == "":
+	case s.opts.SortKeyName != "" && k.Sort == "" && s.f.noSort == "":
 		return fmt.Errorf("dynamostore: %w: key %q needs a sort key (%s) in table %q",
 			backend.ErrInvalidKey, k, s.opts.SortKeyName, s.table)
+	case s.f.noSort != "" && k.Sort == s.f.noSort:
+		return fmt.Errorf("dynamostore: %w: key %q: in the %s format the sort key %q stands for none; use an empty sort key",
+			backend.ErrInvalidKey, k, s.f.format, s.f.noSort)
 	}
-	return nil
+	return s.checkFenceKey(k)
 }
 
 // checkRecord validates what a write would store, including a lower bound
@@ -59,8 +62,8 @@ func (s *Store) checkRecord(rec backend.Record) error {
 			backend.ErrInvalid, rec.LeaseDuration)
 	}
 	size := len(s.opts.PartitionKeyName) + len(rec.Key.Partition) + len(s.opts.SortKeyName) + len(rec.Key.Sort) +
-		len(AttrOwnerName) + len(rec.Owner) + len(AttrRecordVersionNumber) + len(rec.Version) +
-		len(AttrLeaseDuration) + 20 + len(AttrFencingToken) + 21 + len(AttrData) + len(rec.Data)
+		len(s.f.owner) + len(rec.Owner) + len(s.f.version) + len(rec.Version) +
+		len(s.f.lease) + 20 + len(s.f.token) + 21 + len(s.f.data) + len(rec.Data)
 	for name, v := range rec.Attributes {
 		if err := s.checkAttributeName(name); err != nil {
 			return err
@@ -91,16 +94,18 @@ func (s *Store) checkAttributeName(name string) error {
 // reserved reports whether name is one of the attributes the store itself
 // writes or reads.
 func (s *Store) reserved(name string) bool {
-	return isLockAttribute(name) || name == s.opts.PartitionKeyName ||
+	return s.f.isLockAttribute(name) || name == s.opts.PartitionKeyName ||
 		(s.opts.SortKeyName != "" && name == s.opts.SortKeyName) ||
 		(s.opts.TTLAttribute != "" && name == s.opts.TTLAttribute)
 }
 
-// decode reads a lock item. It accepts what the Java client writes and is
-// lenient where Java is: a leaseDuration stored as N, data stored as S.
-// isReleased counts only as S "1" — the value Java writes and requires to
-// re-acquire — so a record marked otherwise is treated as held (and can
-// still be taken over once its lease has visibly expired).
+// decode reads a lock item in the store's format. It accepts what the
+// format's own clients write and is lenient where they are: a lease stored
+// as N or S, data stored as S. The released marker counts only as S "1" —
+// the value Java writes and requires to re-acquire — so a record marked
+// otherwise is treated as held (and can still be taken over once its lease
+// has visibly expired). A stored sort value that stands for none (the
+// Python client's "-") reads as an empty Sort.
 func (s *Store) decode(item map[string]types.AttributeValue) (backend.Record, error) {
 	var rec backend.Record
 	for name, av := range item {
@@ -110,26 +115,22 @@ func (s *Store) decode(item map[string]types.AttributeValue) (backend.Record, er
 			continue
 		case s.opts.SortKeyName:
 			if s.opts.SortKeyName != "" {
-				rec.Key.Sort = stringOf(av)
+				rec.Key.Sort = s.f.keySort(stringOf(av))
 				continue
 			}
 		}
 		switch name {
-		case AttrOwnerName:
+		case s.f.owner:
 			rec.Owner = stringOf(av)
-		case AttrRecordVersionNumber:
+		case s.f.version:
 			rec.Version = stringOf(av)
-		case AttrLeaseDuration:
-			text := stringOf(av)
-			if n, ok := av.(*types.AttributeValueMemberN); ok {
-				text = n.Value
+		case s.f.lease:
+			d, text, ok := s.f.leaseOf(av)
+			if !ok {
+				return rec, fmt.Errorf("dynamostore: item in table %q has a malformed %s %q", s.table, s.f.lease, text)
 			}
-			ms, err := strconv.ParseInt(text, 10, 64)
-			if err != nil || ms < 0 {
-				return rec, fmt.Errorf("dynamostore: item in table %q has a malformed %s %q", s.table, AttrLeaseDuration, text)
-			}
-			rec.LeaseDuration = time.Duration(ms) * time.Millisecond
-		case AttrData:
+			rec.LeaseDuration = d
+		case s.f.data:
 			switch v := av.(type) {
 			case *types.AttributeValueMemberB:
 				if len(v.Value) > 0 {
@@ -140,13 +141,13 @@ func (s *Store) decode(item map[string]types.AttributeValue) (backend.Record, er
 					rec.Data = []byte(v.Value)
 				}
 			}
-		case AttrIsReleased:
+		case s.f.released:
 			rec.Released = stringOf(av) == releasedValue
-		case AttrFencingToken:
+		case s.f.token:
 			if n, ok := av.(*types.AttributeValueMemberN); ok {
 				t, err := strconv.ParseUint(n.Value, 10, 64)
 				if err != nil {
-					return rec, fmt.Errorf("dynamostore: item in table %q has a malformed %s %q", s.table, AttrFencingToken, n.Value)
+					return rec, fmt.Errorf("dynamostore: item in table %q has a malformed %s %q", s.table, s.f.token, n.Value)
 				}
 				rec.Token = t
 			}
@@ -201,16 +202,18 @@ func (u *update) drop(ph, name string) {
 // lease adds the attributes every write sets: owner, lease, version, data
 // (set, or removed when dropData), TTL and the application's attributes.
 func (s *Store) lease(u *update, rec backend.Record, dropData bool) {
-	u.setS("o", AttrOwnerName, rec.Owner)
-	u.setS("l", AttrLeaseDuration, strconv.FormatInt(rec.LeaseDuration.Milliseconds(), 10))
-	u.setS("v", AttrRecordVersionNumber, rec.Version)
+	u.setS("o", s.f.owner, rec.Owner)
+	u.names["#l"] = s.f.lease
+	u.values[":l"] = s.f.leaseValue(rec.LeaseDuration)
+	u.set = append(u.set, "#l = :l")
+	u.setS("v", s.f.version, rec.Version)
 	switch {
 	case len(rec.Data) > 0:
-		u.names["#d"] = AttrData
+		u.names["#d"] = s.f.data
 		u.values[":d"] = &types.AttributeValueMemberB{Value: rec.Data}
 		u.set = append(u.set, "#d = :d")
 	case dropData:
-		u.drop("d", AttrData)
+		u.drop("d", s.f.data)
 	}
 	if s.opts.TTLAttribute != "" {
 		epoch := s.opts.Now().Add(rec.LeaseDuration + s.opts.TTLRetention).Unix()

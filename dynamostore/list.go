@@ -30,7 +30,7 @@ func (s *Store) List(ctx context.Context, req backend.ListRequest) (backend.List
 	if err != nil {
 		return backend.ListPage{}, err
 	}
-	names := map[string]string{"#v": AttrRecordVersionNumber}
+	names := map[string]string{"#v": s.f.version}
 	filter := aws.String("attribute_exists(#v)")
 	tr := new(tracker)
 	var items []map[string]types.AttributeValue

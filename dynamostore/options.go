@@ -58,25 +58,40 @@ const (
 // Options configure a Store. The zero value (or nil) is the Java client's
 // default layout: partition key "key", no sort key, no TTL.
 type Options struct {
+	// Format is the item layout; default FormatJava. FormatPython changes
+	// the defaults below to the Python client's: partition key
+	// "lock_key", sort key "sort_key", TTL attribute "expiry_time" with a
+	// retention of one hour.
+	Format Format
+
+	// Fencing says where the fencing counter lives; default the format's
+	// (see FencingMode).
+	Fencing FencingMode
+
 	// PartitionKeyName is the table's partition (hash) key; type S.
-	// Default "key".
+	// Default "key" (FormatPython: "lock_key").
 	PartitionKeyName string
 
 	// SortKeyName is the table's sort (range) key, type S, if it has one.
 	// Every Key must then have a non-empty Sort; without it, every Key must
-	// have an empty Sort.
+	// have an empty Sort. FormatPython needs one (default "sort_key") and
+	// stores an empty Sort as "-", as the Python client does; a Key whose
+	// Sort is "-" is refused there.
 	SortKeyName string
 
 	// TTLAttribute, when set, makes every write store an epoch in seconds
 	// (N) under this name: the end of the lease plus TTLRetention. Enable
 	// DynamoDB TTL on that attribute (CreateTable does) and abandoned lock
-	// records are deleted. Deleting a record restarts its fencing counter;
-	// pick a retention far longer than any write guarded by a token can be
-	// delayed.
+	// records are deleted. Deleting a record restarts its fencing counter
+	// (unless Fencing is FencingCounterItem); pick a retention far longer
+	// than any write guarded by a token can be delayed. FormatPython needs
+	// it (default "expiry_time"): the Python client fails on an item
+	// without it.
 	TTLAttribute string
 
 	// TTLRetention is how long after the lease ends the TTL epoch lies.
-	// Zero means DefaultTTLRetention. Ignored without TTLAttribute.
+	// Zero means DefaultTTLRetention (FormatPython:
+	// DefaultPythonTTLRetention). Ignored without TTLAttribute.
 	TTLRetention time.Duration
 
 	// ConflictReads: see the type. Default ConflictReadsAuto.
@@ -107,15 +122,29 @@ func (o *Options) withDefaults() (Options, error) {
 	if o != nil {
 		c = *o
 	}
+	f, ok := formatOf(c.Format)
+	if !ok {
+		return c, &OptionsError{"Format", fmt.Sprintf("unknown format %d", int(c.Format))}
+	}
 	if c.PartitionKeyName == "" {
-		c.PartitionKeyName = DefaultPartitionKeyName
+		c.PartitionKeyName = f.partitionKey
+	}
+	if c.SortKeyName == "" && f.sortRequired {
+		c.SortKeyName = f.sortKey
+	}
+	if c.TTLAttribute == "" && f.ttlRequired {
+		c.TTLAttribute = f.ttl
 	}
 	if c.TTLAttribute != "" && c.TTLRetention == 0 {
-		c.TTLRetention = DefaultTTLRetention
+		c.TTLRetention = f.ttlRetention
+	}
+	if c.Fencing == FencingDefault {
+		c.Fencing = f.fencing
 	}
 	if c.Now == nil {
 		c.Now = time.Now
 	}
+	fm := f
 	reserved := map[string]string{}
 	for _, f := range []struct{ field, name string }{
 		{"PartitionKeyName", c.PartitionKeyName},
@@ -128,7 +157,7 @@ func (o *Options) withDefaults() (Options, error) {
 		if len(f.name) > 255 {
 			return c, &OptionsError{f.field, "longer than 255 bytes"}
 		}
-		if isLockAttribute(f.name) {
+		if fm.isLockAttribute(f.name) {
 			return c, &OptionsError{f.field, fmt.Sprintf("%q is a lock attribute", f.name)}
 		}
 		if other, dup := reserved[f.name]; dup {
@@ -141,14 +170,8 @@ func (o *Options) withDefaults() (Options, error) {
 		return c, &OptionsError{"TTLRetention", "negative"}
 	case c.ConflictReads < ConflictReadsAuto || c.ConflictReads > ConflictReadsAlways:
 		return c, &OptionsError{"ConflictReads", fmt.Sprintf("unknown value %d", c.ConflictReads)}
+	case c.Fencing < FencingDefault || c.Fencing > FencingCounterItem:
+		return c, &OptionsError{"Fencing", fmt.Sprintf("unknown value %d", c.Fencing)}
 	}
 	return c, nil
-}
-
-func isLockAttribute(name string) bool {
-	switch name {
-	case AttrOwnerName, AttrLeaseDuration, AttrRecordVersionNumber, AttrData, AttrIsReleased, AttrFencingToken:
-		return true
-	}
-	return false
 }

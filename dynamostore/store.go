@@ -38,6 +38,7 @@ type Store struct {
 	api   API
 	table string
 	opts  Options
+	f     *itemFormat // the item layout, from opts.Format
 
 	// returnsItem records what the server showed about
 	// ReturnValuesOnConditionCheckFailure: 0 unknown, 1 it returns the
@@ -52,9 +53,10 @@ const (
 )
 
 var (
-	_ backend.Store         = (*Store)(nil)
-	_ backend.Lister        = (*Store)(nil)
-	_ backend.GuardedWriter = (*Store)(nil)
+	_ backend.Store          = (*Store)(nil)
+	_ backend.Lister         = (*Store)(nil)
+	_ backend.GuardedWriter  = (*Store)(nil)
+	_ backend.ReleaseDeleter = (*Store)(nil)
 )
 
 // New returns a store on table, accessed through client (usually a
@@ -71,7 +73,8 @@ func New(client API, table string, opts *Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Store{api: client, table: table, opts: o}, nil
+	f, _ := formatOf(o.Format) // checked by withDefaults
+	return &Store{api: client, table: table, opts: o, f: f}, nil
 }
 
 func validTableName(name string) bool {

@@ -11,20 +11,39 @@ import (
 	"github.com/leaselock/leaselock/backend"
 )
 
-// Acquire implements backend.Store with one UpdateItem: conditional on the
-// key being free (absent, or isReleased = "1") or on the expected version,
-// it sets the lease, removes isReleased, adds 1 to fencingToken and returns
-// the old item, from which the replaced record and the new token follow.
+// Acquire implements backend.Store. With the counter on the item (the Java
+// format's default) it is one UpdateItem: conditional on the key being free
+// (absent, or marked released) or on the expected version, it sets the
+// lease, removes the released marker, adds 1 to the fencing counter and
+// returns the old item, from which the replaced record and the new token
+// follow. With a counter item (the Python format's default) see
+// acquireFenced.
 func (s *Store) Acquire(ctx context.Context, req backend.AcquireRequest) (backend.Acquired, error) {
-	rec := req.Record
-	if err := s.checkRecord(rec); err != nil {
+	if err := s.checkRecord(req.Record); err != nil {
 		return backend.Acquired{}, err
 	}
+	if s.opts.Fencing == FencingCounterItem {
+		return s.acquireFenced(ctx, req)
+	}
+	return s.acquireItem(ctx, req, true)
+}
+
+// acquireItem is the conditional UpdateItem of an acquisition. With count it
+// adds 1 to the item's fencing counter; without, it removes the counter,
+// for acquireFenced to write the token it draws from the counter item.
+func (s *Store) acquireItem(ctx context.Context, req backend.AcquireRequest, count bool) (backend.Acquired, error) {
+	rec := req.Record
 	u := newUpdate()
 	s.lease(u, rec, !req.KeepData)
-	u.drop("r", AttrIsReleased)
-	u.names["#f"] = AttrFencingToken
-	u.values[":inc"] = &types.AttributeValueMemberN{Value: "1"}
+	u.drop("r", s.f.released)
+	counter := "ADD #f :inc"
+	if count {
+		u.names["#f"] = s.f.token
+		u.values[":inc"] = &types.AttributeValueMemberN{Value: "1"}
+	} else {
+		u.drop("f", s.f.token)
+		counter = ""
+	}
 
 	var cond string
 	switch {
@@ -44,7 +63,7 @@ func (s *Store) Acquire(ctx context.Context, req backend.AcquireRequest) (backen
 	out, err := s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                           aws.String(s.table),
 		Key:                                 s.keyItem(rec.Key),
-		UpdateExpression:                    aws.String(u.expression("ADD #f :inc")),
+		UpdateExpression:                    aws.String(u.expression(counter)),
 		ConditionExpression:                 aws.String(cond),
 		ExpressionAttributeNames:            u.names,
 		ExpressionAttributeValues:           u.values,
@@ -61,7 +80,10 @@ func (s *Store) Acquire(ctx context.Context, req backend.AcquireRequest) (backen
 	}
 
 	stored := rec.Clone()
-	stored.Token, stored.Released = 1, false
+	stored.Token, stored.Released = 0, false
+	if count {
+		stored.Token = 1
+	}
 	var replaced *backend.Record
 	if len(out.Attributes) > 0 {
 		old, err := s.decode(out.Attributes)
@@ -69,7 +91,9 @@ func (s *Store) Acquire(ctx context.Context, req backend.AcquireRequest) (backen
 			return backend.Acquired{}, err
 		}
 		replaced = &old
-		stored.Token = old.Token + 1
+		if count {
+			stored.Token = old.Token + 1
+		}
 		if req.KeepData && len(stored.Data) == 0 {
 			stored.Data = old.Data
 		}
@@ -119,11 +143,11 @@ func (s *Store) updateTo(rec backend.Record, expectVersion string) *update {
 	u := newUpdate()
 	s.lease(u, rec, true)
 	if rec.Released {
-		u.names["#r"] = AttrIsReleased
+		u.names["#r"] = s.f.released
 		u.values[":one"] = &types.AttributeValueMemberS{Value: releasedValue}
 		u.set = append(u.set, "#r = :one")
 	} else {
-		u.drop("r", AttrIsReleased)
+		u.drop("r", s.f.released)
 	}
 	u.values[":e"] = &types.AttributeValueMemberS{Value: expectVersion}
 	return u
@@ -140,7 +164,7 @@ func (s *Store) Delete(ctx context.Context, key backend.Key, expectVersion strin
 		TableName:                           aws.String(s.table),
 		Key:                                 s.keyItem(key),
 		ConditionExpression:                 aws.String("#v = :e"),
-		ExpressionAttributeNames:            map[string]string{"#v": AttrRecordVersionNumber},
+		ExpressionAttributeNames:            map[string]string{"#v": s.f.version},
 		ExpressionAttributeValues:           map[string]types.AttributeValue{":e": &types.AttributeValueMemberS{Value: expectVersion}},
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	}, tr.option)

@@ -201,7 +201,7 @@ func (c *Client) adopt(ctx context.Context, name string, a acquireConfig, rec ba
 	l := newLock(c, name, a, rec, sentAt)
 	if err := c.track(l); err != nil {
 		// Closed while we acquired: give the key back rather than leak it.
-		_ = c.releaseRecord(context.WithoutCancel(ctx), l, release{del: a.deleteOnRel})
+		_ = c.releaseRecord(context.WithoutCancel(ctx), l, release{del: a.deleteOnRel || c.deletes})
 		return nil, err
 	}
 	c.log.Debug("leaselock: acquired", "key", rec.Key.String(), "token", rec.Token)

@@ -23,6 +23,7 @@ type Client struct {
 	sched *scheduler
 
 	closing chan struct{} // closed by Close: waits end with ErrClosed
+	deletes bool          // the store's records must be deleted on release
 
 	mu     sync.Mutex
 	closed bool
@@ -44,9 +45,17 @@ func New(store backend.Store, opts ...Option) (*Client, error) {
 		return nil, err
 	}
 	c := &Client{store: store, cfg: cfg, clk: cfg.clk, log: cfg.log, closing: make(chan struct{}),
-		held: map[backend.Key]*Lock{}, seen: newObservations()}
+		deletes: releasesByDelete(store),
+		held:    map[backend.Key]*Lock{}, seen: newObservations()}
 	c.sched = newScheduler(c)
 	return c, nil
+}
+
+// releasesByDelete reports whether store asks for its records to be
+// deleted on release (backend.ReleaseDeleter).
+func releasesByDelete(store backend.Store) bool {
+	rd, ok := store.(backend.ReleaseDeleter)
+	return ok && rd.ReleaseByDelete()
 }
 
 // Owner returns the owner name this client writes on its records.

@@ -259,3 +259,26 @@ func TestWallClockExpiryIgnoresStaleStamps(t *testing.T) {
 		require.ErrorIs(t, err, lock.ErrLocked, "a stale stamp from another version must be ignored")
 	})
 }
+
+// deletingStore is a memstore whose records must be deleted on release.
+type deletingStore struct{ *memstore.Store }
+
+func (deletingStore) ReleaseByDelete() bool { return true }
+
+// TestStoreThatDeletesOnRelease: a store that says its records must be
+// deleted (backend.ReleaseDeleter) gets deletes, with no option to remember.
+func TestStoreThatDeletesOnRelease(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx, mem := context.Background(), memstore.New()
+		c := newClient(t, deletingStore{mem}, "alice")
+		l, err := c.Acquire(ctx, "k")
+		require.NoError(t, err)
+		require.NoError(t, l.Release(ctx))
+		_, err = mem.Get(ctx, backend.Key{Partition: "k"})
+		require.ErrorIs(t, err, backend.ErrNotFound, "released by deleting")
+		l, err = c.Acquire(ctx, "k")
+		require.NoError(t, err)
+		require.ErrorIs(t, l.Release(ctx, lock.ReleaseWithData([]byte("x"))), lock.ErrInvalidOption,
+			"no record is left to carry data")
+	})
+}

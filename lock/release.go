@@ -23,6 +23,10 @@ func ReleaseWithData(data []byte) ReleaseOption {
 	return func(r *releaseConfig) { d := append([]byte(nil), data...); r.data = &d }
 }
 
+// deletesOnRelease: this lock's release deletes its record (DeleteOnRelease,
+// or a store whose records must be deleted).
+func (l *Lock) deletesOnRelease() bool { return l.opts.deleteOnRel || l.c.deletes }
+
 // release is how one release is written.
 type release struct {
 	data   *[]byte
@@ -39,10 +43,11 @@ func (l *Lock) releaseFor(opts []ReleaseOption) (release, error) {
 		}
 		o(&r)
 	}
-	if r.data != nil && l.opts.deleteOnRel {
-		return release{}, fmt.Errorf("%w: ReleaseWithData on a lock acquired with DeleteOnRelease", ErrInvalidOption)
+	del := l.deletesOnRelease()
+	if r.data != nil && del {
+		return release{}, fmt.Errorf("%w: ReleaseWithData on a lock whose release deletes its record", ErrInvalidOption)
 	}
-	return release{data: r.data, del: l.opts.deleteOnRel}, nil
+	return release{data: r.data, del: del}, nil
 }
 
 // Release gives the lock up: one conditional store write that marks the

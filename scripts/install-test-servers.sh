@@ -6,6 +6,8 @@
 #             -> testservers/node_modules
 #   moto      (Python, pinned in testservers/requirements.txt)
 #             -> .cache/venv
+#   python_dynamodb_lock (the Python lock client the interop tests drive,
+#             pinned in internal/pyinterop/requirements.txt) -> .cache/venv
 #
 # It is idempotent: each part records a hash of its pin file and is skipped
 # while that hash still matches, so a second run takes well under a second.
@@ -22,6 +24,7 @@ script=install-test-servers
 source "$(dirname "${BASH_SOURCE[0]}")/lib/install.sh"
 servers="$root/testservers"
 venv="$root/.cache/venv"
+pyinterop="$root/internal/pyinterop/requirements.txt"
 
 hash_of() { sha256sum "$@" | sha256sum | cut -d' ' -f1; }
 
@@ -65,7 +68,7 @@ make_venv() {
 install_moto() {
 	local stamp="$venv/.leaselock-stamp"
 	local want
-	want="$(hash_of "$servers/requirements.txt")"
+	want="$(hash_of "$servers/requirements.txt" "$pyinterop")"
 	if [ "$force" = 0 ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] &&
 		[ -x "$venv/bin/moto_server" ]; then
 		return 0
@@ -75,9 +78,11 @@ install_moto() {
 	mkdir -p "$(dirname "$venv")"
 	make_venv
 	"$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
-		--no-input -r "$servers/requirements.txt" </dev/null >"$log" 2>&1 ||
-		fail "pip install -r testservers/requirements.txt failed"
+		--no-input -r "$servers/requirements.txt" -r "$pyinterop" </dev/null >"$log" 2>&1 ||
+		fail "pip install -r testservers/requirements.txt -r internal/pyinterop/requirements.txt failed"
 	[ -x "$venv/bin/moto_server" ] || fail "pip succeeded but moto_server is missing"
+	"$venv/bin/python" -c "import python_dynamodb_lock" </dev/null >>"$log" 2>&1 ||
+		fail "pip succeeded but python_dynamodb_lock does not import"
 	echo "$want" >"$stamp"
 }
 

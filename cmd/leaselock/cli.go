@@ -89,7 +89,7 @@ Commands:
 Every command but demo works on a store named by --store URL, or by the
 LEASELOCK_STORE environment variable:
 
-  dynamodb://TABLE?region=REGION&endpoint=URL&pk=key&sk=SORTKEY&ttl=ATTR&profile=NAME
+  dynamodb://TABLE?region=REGION&endpoint=URL&format=java|python&pk=key&sk=SORTKEY&ttl=ATTR&profile=NAME
 
 Credentials come from the standard AWS configuration (environment, shared
 config and credentials files, SSO, instance roles).

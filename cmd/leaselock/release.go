@@ -31,7 +31,9 @@ shown by 'leaselock ls' or 'leaselock get'), so a script never releases a
 lock that has changed hands since a person looked at it.
 
 The record is kept, marked released, so the fencing counter survives: the
-next acquirer gets a larger token. The holder is NOT told at once: it
+next acquirer gets a larger token. With format=python in the store URL the
+record is deleted instead, since the Python client knows no released
+marker; the counter survives there in its own counter item. The holder is NOT told at once: it
 learns of the loss at its next heartbeat (reason: stolen) and may act on
 the protected resource until then. Only resources that check fencing
 tokens are safe from it.
@@ -99,10 +101,18 @@ func runRelease(ctx context.Context, e *env, args []string) error {
 	next.Version = newVersion()
 	next.Owner = forceOwner()
 	next.Attributes = nil // attributes merge: leave them as they are
-	_, err = st.Update(ctx, next, rec.Version)
+	if st.ReleaseByDelete() {
+		// The format's other clients know no released marker: delete.
+		next.Version = ""
+		err = st.Delete(ctx, key, rec.Version)
+	} else {
+		_, err = st.Update(ctx, next, rec.Version)
+	}
 	var ce *backend.ConflictError
 	switch {
 	case err == nil:
+	case errors.As(err, &ce) && ce.Current == nil && next.Version == "":
+		// A resent delete whose first attempt landed: the record is gone.
 	case errors.As(err, &ce) && ce.Current != nil && ce.Current.Version == next.Version:
 		// The SDK resent a write whose answer was lost: ours landed.
 	case errors.As(err, &ce):
@@ -114,12 +124,17 @@ func runRelease(ctx context.Context, e *env, args []string) error {
 			"The holder is alive or the lock changed hands; run the command again to release the new record.")
 	case errors.Is(err, backend.ErrAmbiguous):
 		cur, gerr := st.Get(context.WithoutCancel(ctx), key)
-		if gerr != nil || cur.Version != next.Version {
+		gone := next.Version == "" && errors.Is(gerr, backend.ErrNotFound)
+		if !gone && (gerr != nil || cur.Version != next.Version) {
 			return fail(exitUnavailable, fmt.Errorf("release of %s: outcome unknown: %w", key, err),
 				"Run 'leaselock get' to see whether the record is released.")
 		}
 	default:
 		return err
+	}
+	if next.Version == "" {
+		fmt.Fprintf(e.stdout, "released %s by deleting it (was held by %s with token %d)\n", key, rec.Owner, rec.Token)
+		return nil
 	}
 	fmt.Fprintf(e.stdout, "released %s (was held by %s with token %d); the next acquirer gets token %d\n",
 		key, rec.Owner, rec.Token, rec.Token+1)

@@ -108,8 +108,11 @@ func runRun(ctx context.Context, e *env, args []string) error {
 	// file, exec copies into it from its own goroutines.
 	e = &env{stdin: e.stdin, stdout: syncWriter(e.stdout), stderr: syncWriter(e.stderr), getenv: e.getenv}
 	r := &runner{e: e, key: key, quiet: *quiet, grace: *grace, noWait: *noWait}
-	client, err := lock.New(&watchStore{Store: st, r: r}, lock.WithOwner(*owner), lock.WithLeaseDuration(*lease),
-		lock.WithHeartbeatPeriod(*beat), lock.WithPollPeriod(max(*poll, time.Millisecond)))
+	lockOpts := []lock.Option{lock.WithOwner(*owner), lock.WithLeaseDuration(*lease),
+		lock.WithHeartbeatPeriod(*beat), lock.WithPollPeriod(max(*poll, time.Millisecond))}
+	// watchStore passes the store's ReleaseByDelete on (format=python: the
+	// format's other clients read any item as held).
+	client, err := lock.New(&watchStore{Store: st, r: r}, lockOpts...)
 	if err != nil {
 		return usageErr(cmd, "%v", err)
 	}
@@ -403,6 +406,12 @@ func defaultOwner() string {
 type watchStore struct {
 	backend.Store
 	r *runner
+}
+
+// ReleaseByDelete passes the store's answer on (backend.ReleaseDeleter).
+func (w *watchStore) ReleaseByDelete() bool {
+	rd, ok := w.Store.(backend.ReleaseDeleter)
+	return ok && rd.ReleaseByDelete()
 }
 
 func (w *watchStore) Get(ctx context.Context, key backend.Key) (backend.Record, error) {

@@ -24,7 +24,7 @@ import (
 // storeEnv names the environment variable that supplies --store.
 const storeEnv = "LEASELOCK_STORE"
 
-const storeURLHelp = `dynamodb://TABLE?region=REGION&endpoint=URL&pk=key&sk=SORTKEY&ttl=ATTR&profile=NAME`
+const storeURLHelp = `dynamodb://TABLE?region=REGION&endpoint=URL&format=java|python&pk=key&sk=SORTKEY&ttl=ATTR&profile=NAME`
 
 // storeSpec is a parsed store URL.
 type storeSpec struct {
@@ -90,8 +90,14 @@ func parseStoreURL(raw string) (storeSpec, error) {
 			spec.opts.SortKeyName = v
 		case "ttl":
 			spec.opts.TTLAttribute = v
+		case "format":
+			f, err := dynamostore.ParseFormat(v)
+			if err != nil {
+				return spec, fmt.Errorf("bad store URL %q: format %q: java (the default) or python", raw, v)
+			}
+			spec.opts.Format = f
 		default:
-			known := []string{"region", "endpoint", "profile", "pk", "sk", "ttl"}
+			known := []string{"region", "endpoint", "profile", "format", "pk", "sk", "ttl"}
 			sort.Strings(known)
 			return spec, fmt.Errorf("bad store URL %q: unknown parameter %q (known: %s)", raw, name, strings.Join(known, ", "))
 		}

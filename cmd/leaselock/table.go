@@ -202,6 +202,9 @@ func canonicalURL(s storeSpec) string {
 	add("region", s.region)
 	add("endpoint", s.endpoint)
 	add("profile", s.profile)
+	if s.opts.Format != dynamostore.FormatJava {
+		add("format", s.opts.Format.String())
+	}
 	if s.opts.PartitionKeyName != dynamostore.DefaultPartitionKeyName {
 		add("pk", s.opts.PartitionKeyName)
 	}

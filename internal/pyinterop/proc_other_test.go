@@ -1,0 +1,7 @@
+//go:build !linux
+
+package pyinterop
+
+import "os/exec"
+
+func configureProcess(*exec.Cmd) {}
