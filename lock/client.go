@@ -113,13 +113,14 @@ func (c *Client) track(l *Lock) error {
 	return nil
 }
 
-// forget drops an ended lock.
+// forget drops an ended lock, from the client and its scheduler.
 func (c *Client) forget(l *Lock) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	if c.held[l.key] == l {
 		delete(c.held, l.key)
 	}
+	c.mu.Unlock()
+	c.sched.remove(l)
 }
 
 // callback runs fn on its own goroutine; Close waits for it.

@@ -38,6 +38,7 @@ type Lock struct {
 	heldUntil  time.Time            // zero: no MaxHold
 	stopCause  error                // why the last heartbeat failed or stopped
 	pending    map[string]time.Time // versions we wrote with unknown outcome -> when sent
+	slot       slot                 // place in the client's scheduler; guarded by its mutex
 	// releaseUnsure: a release of ours (mark or delete) may have landed
 	// without our knowing; see ownReleaseLanded.
 	releaseUnsure bool
@@ -47,7 +48,7 @@ type Lock struct {
 
 func newLock(c *Client, name string, a acquireConfig, rec backend.Record, sentAt time.Time) *Lock {
 	l := &Lock{c: c, key: rec.Key, name: name, token: rec.Token, opts: a, rec: rec, renewedAt: sentAt,
-		done: make(chan struct{}), writing: make(chan struct{}, 1)}
+		done: make(chan struct{}), writing: make(chan struct{}, 1), slot: slot{index: -1, ready: -1}}
 	l.ctx, l.cancel = context.WithCancelCause(context.Background())
 	if a.maxHold > 0 {
 		l.heldUntil = sentAt.Add(a.maxHold)
