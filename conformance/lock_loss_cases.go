@@ -108,7 +108,7 @@ func commitLockCases() []lockCase {
 			}
 			alice, bob := e.client("alice", e.a), e.client("bob", e.b)
 			l := e.acquire(alice, e.key("k"))
-			ops, written := e.h.GuardedOp(t, e.a)
+			ops, written := e.h.GuardedOp(t, e.rawA)
 			err := l.CommitAndRelease(e.ctx, ops)
 			if errors.Is(err, lock.ErrExpired) {
 				e.timely(false, "the lease ran out before the commit: %v", err)
@@ -128,7 +128,7 @@ func commitLockCases() []lockCase {
 			_, err = e.a.Acquire(e.ctx, backend.AcquireRequest{ExpectVersion: cur.Version, Record: backend.Record{
 				Key: cur.Key, Owner: "alice", Version: "taken-" + cur.Version, LeaseDuration: e.lease}})
 			require.NoError(t, err)
-			ops, written = e.h.GuardedOp(t, e.b)
+			ops, written = e.h.GuardedOp(t, e.rawB)
 			err = lb.CommitAndRelease(e.ctx, ops)
 			require.ErrorIs(t, err, lock.ErrStolen, "the stale holder's commit is refused, and it is told")
 			require.False(t, written(), "none of its writes applied")
