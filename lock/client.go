@@ -123,6 +123,10 @@ func (c *Client) forget(l *Lock) {
 	c.sched.remove(l)
 }
 
+// debugOn reports whether Debug logs are wanted, so that hot paths build
+// no log arguments when they are not.
+func (c *Client) debugOn() bool { return c.log.Enabled(context.Background(), slog.LevelDebug) }
+
 // callback runs fn on its own goroutine; Close waits for it.
 func (c *Client) callback(fn func()) {
 	c.callbacks.Add(1)

@@ -64,7 +64,7 @@ func (c *Client) backgroundBeat(l *Lock) {
 	// stretch it: a write that took longer than a period is followed by
 	// the next one at once.
 	start := c.clk.Now()
-	err := c.renew(l.ctx, l, nil)
+	err := c.renew(l.Context(), l, nil)
 	next := start.Add(c.sched.jitter(c.cfg.heartbeat))
 	if err != nil {
 		l.setStopCause(err)
@@ -81,8 +81,8 @@ func (c *Client) renew(ctx context.Context, l *Lock, data *[]byte) error {
 		return err
 	}
 	defer l.endWrite()
-	ctx, stop := l.whileHeld(ctx)
-	defer stop()
+	ctx, cancel := l.whileHeld(ctx)
+	defer l.doneWriting(cancel)
 	for attempt := 0; ; attempt++ {
 		l.mu.Lock()
 		if !l.heldLocked() {

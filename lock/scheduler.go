@@ -77,8 +77,11 @@ func (s *scheduler) add(l *Lock) {
 	l.slot.index, l.slot.ready = -1, -1
 	l.slot.beatAt = at.Add(s.jitter(s.c.cfg.heartbeat))
 	s.setLeaseLocked(l, at, gen)
+	first := l.slot.index == 0
 	s.mu.Unlock()
-	s.poke()
+	if first {
+		s.poke() // the loop's timer is set for a later deadline
+	}
 }
 
 // renewed moves l's lease deadlines to those of a renewal sent at
@@ -89,11 +92,15 @@ func (s *scheduler) renewed(l *Lock, renewedAt time.Time, gen uint64) {
 	l.mu.Lock()
 	ended := l.ended
 	l.mu.Unlock()
+	first := false
 	if !ended {
 		s.setLeaseLocked(l, renewedAt, gen)
+		first = l.slot.index == 0
 	}
 	s.mu.Unlock()
-	s.poke()
+	if first {
+		s.poke()
+	}
 }
 
 func (s *scheduler) setLeaseLocked(l *Lock, renewedAt time.Time, gen uint64) {
@@ -112,12 +119,16 @@ func (s *scheduler) setLeaseLocked(l *Lock, renewedAt time.Time, gen uint64) {
 // beatDone schedules l's next heartbeat at at, after a worker's beat.
 func (s *scheduler) beatDone(l *Lock, at time.Time) {
 	s.mu.Lock()
+	first := false
 	if l.slot.index >= 0 {
 		l.slot.beatAt = at
 		s.placeLocked(l)
+		first = l.slot.index == 0
 	}
 	s.mu.Unlock()
-	s.poke()
+	if first {
+		s.poke()
+	}
 }
 
 // placeLocked puts l into the deadline heap at its earliest deadline.
@@ -287,8 +298,8 @@ type lockHeap struct {
 	pos   func(*Lock) *int
 }
 
-func (h *lockHeap) len() int    { return len(h.locks) }
-func (h *lockHeap) min() *Lock  { return h.locks[0] }
+func (h *lockHeap) len() int   { return len(h.locks) }
+func (h *lockHeap) min() *Lock { return h.locks[0] }
 func (h *lockHeap) less(i, j int) bool {
 	return h.at(h.locks[i]).Before(h.at(h.locks[j]))
 }
