@@ -159,7 +159,7 @@ func (c *Client) giveBack(ctx context.Context, rec backend.Record) {
 
 // alreadyHeld handles a key this client holds: the same Lock back when
 // Reentrant, ErrAlreadyHeld otherwise. Both nil: not held here.
-func (c *Client) alreadyHeld(key backend.Key, a acquireConfig) (*Lock, error) {
+func (c *Client) alreadyHeld(key backend.Key, a *acquireConfig) (*Lock, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
@@ -197,14 +197,16 @@ func (c *Client) retryable(ctx context.Context, key backend.Key, err error, wait
 }
 
 // adopt turns an acquired record into a held Lock and starts heartbeating.
-func (c *Client) adopt(ctx context.Context, name string, a acquireConfig, rec backend.Record, sentAt time.Time) (*Lock, error) {
+func (c *Client) adopt(ctx context.Context, name string, a *acquireConfig, rec backend.Record, sentAt time.Time) (*Lock, error) {
 	l := newLock(c, name, a, rec, sentAt)
 	if err := c.track(l); err != nil {
 		// Closed while we acquired: give the key back rather than leak it.
 		_ = c.releaseRecord(context.WithoutCancel(ctx), l, release{del: a.deleteOnRel || c.deletes})
 		return nil, err
 	}
-	c.log.Debug("leaselock: acquired", "key", rec.Key.String(), "token", rec.Token)
+	if c.debugOn() {
+		c.log.Debug("leaselock: acquired", "key", rec.Key.String(), "token", rec.Token)
+	}
 	c.sched.add(l)
 	return l, nil
 }

@@ -94,13 +94,20 @@ func OnDanger(safeTime time.Duration, fn func(l *Lock)) AcquireOption {
 	return func(a *acquireConfig) { a.safeTime, a.onDanger, a.dangerRequired = safeTime, fn, true }
 }
 
-func newAcquireConfig(c *config, opts []AcquireOption) (acquireConfig, error) {
-	a := acquireConfig{}
+// noAcquireOptions is the configuration of every acquire without options,
+// shared read-only so that such acquires allocate none.
+var noAcquireOptions acquireConfig
+
+func newAcquireConfig(c *config, opts []AcquireOption) (*acquireConfig, error) {
+	if len(opts) == 0 {
+		return &noAcquireOptions, nil
+	}
+	a := new(acquireConfig)
 	for _, o := range opts {
 		if o == nil {
 			return a, fmt.Errorf("%w: nil AcquireOption", ErrInvalidOption)
 		}
-		o(&a)
+		o(a)
 	}
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("%w: "+format, append([]any{ErrInvalidOption}, args...)...)

@@ -122,14 +122,19 @@ func (c *Client) track(l *Lock) error {
 	return nil
 }
 
-// forget drops an ended lock.
+// forget drops an ended lock, from the client and its scheduler.
 func (c *Client) forget(l *Lock) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	if c.held[l.key] == l {
 		delete(c.held, l.key)
 	}
+	c.mu.Unlock()
+	c.sched.remove(l)
 }
+
+// debugOn reports whether Debug logs are wanted, so that hot paths build
+// no log arguments when they are not.
+func (c *Client) debugOn() bool { return c.log.Enabled(context.Background(), slog.LevelDebug) }
 
 // callback runs fn on its own goroutine; Close waits for it.
 func (c *Client) callback(fn func()) {

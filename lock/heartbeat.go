@@ -64,13 +64,13 @@ func (c *Client) backgroundBeat(l *Lock) {
 	// stretch it: a write that took longer than a period is followed by
 	// the next one at once.
 	start := c.clk.Now()
-	err := c.renew(l.ctx, l, nil)
+	err := c.renew(l.Context(), l, nil)
 	next := start.Add(c.sched.jitter(c.cfg.heartbeat))
 	if err != nil {
 		l.setStopCause(err)
 		next = c.clk.Now().Add(c.sched.jitter(c.cfg.heartbeat / 4)) // renew sooner after a failure
 	}
-	c.sched.push(event{at: next, kind: evBeat, l: l})
+	c.sched.beatDone(l, next)
 }
 
 // renew writes a new version of the lock's record: the lease is renewed
@@ -81,8 +81,8 @@ func (c *Client) renew(ctx context.Context, l *Lock, data *[]byte) error {
 		return err
 	}
 	defer l.endWrite()
-	ctx, stop := l.whileHeld(ctx)
-	defer stop()
+	ctx, cancel := l.whileHeld(ctx)
+	defer l.doneWriting(cancel)
 	for attempt := 0; ; attempt++ {
 		l.mu.Lock()
 		if !l.heldLocked() {
@@ -143,7 +143,7 @@ func (c *Client) renew(ctx context.Context, l *Lock, data *[]byte) error {
 // renewed records a successful write and schedules the new lease's events.
 func (c *Client) renewed(l *Lock, rec backend.Record, sentAt time.Time) {
 	if at, gen, held := l.renewed(rec, sentAt); held {
-		c.sched.pushLease(l, at, gen)
+		c.sched.renewed(l, at, gen)
 	}
 }
 
@@ -159,25 +159,27 @@ func (c *Client) stolen(l *Lock, cur *backend.Record, cause error) error {
 	return lost
 }
 
-// leaseEvent handles a danger or expiry event from the scheduler.
-func (c *Client) leaseEvent(e event) {
-	l := e.l
+// leaseEvent handles a danger or expiry notice from the scheduler for the
+// renewal generation gen.
+func (c *Client) leaseEvent(l *Lock, gen uint64, expire bool) {
 	l.mu.Lock()
-	current := l.heldLocked() && l.gen == e.gen
-	fireDanger := current && e.kind == evDanger && !l.dangerSent
+	current := l.heldLocked() && l.gen == gen
+	fireDanger := current && !expire && !l.dangerSent
 	if fireDanger {
 		l.dangerSent = true
 	}
 	var cause error
-	if current && e.kind == evExpire {
+	if current && expire {
 		cause = l.expiryCauseLocked(c.clk.Now())
 	}
 	l.mu.Unlock()
 	switch {
 	case !current:
-	case e.kind == evExpire:
+		// Ended already, or renewed meanwhile: the renewal has put it
+		// back in the scheduler with its new deadlines.
+	case expire:
 		if l.end(Expired, l.lost(Expired, cause)) {
-			c.callback(func() { c.releaseLapsed(l) })
+			c.sched.lapse(l)
 		}
 	case fireDanger:
 		c.log.Warn("leaselock: lock in danger: lease not renewed within safe time", "key", l.key.String())

@@ -15,11 +15,7 @@ type Lock struct {
 	key   backend.Key
 	name  string // key as the caller spelled it, for errors
 	token uint64
-	opts  acquireConfig
-
-	ctx    context.Context
-	cancel context.CancelCauseFunc
-	done   chan struct{}
+	opts  *acquireConfig // read-only; shared by every lock acquired without options
 
 	// writing is a one-slot semaphore that serialises this lock's store
 	// writes (heartbeat, release, data change): each write's expected
@@ -27,17 +23,24 @@ type Lock struct {
 	// waiting behind a slow write can give up when its context ends.
 	writing chan struct{}
 
-	mu         sync.Mutex
-	rec        backend.Record // as last written by us
-	renewedAt  time.Time      // local time just BEFORE sending the write that renewed the lease
-	gen        uint64         // bumps on every renewal; stale timer events are ignored
-	ended      bool           // released or lost; reason says which loss
-	reason     Reason         // for a loss: Stolen or Expired
-	err        error
-	dangerSent bool
-	heldUntil  time.Time            // zero: no MaxHold
-	stopCause  error                // why the last heartbeat failed or stopped
-	pending    map[string]time.Time // versions we wrote with unknown outcome -> when sent
+	mu sync.Mutex
+	// ctx and done are made on first use (Context, Done, a background
+	// heartbeat, a waiter): most locks of a busy client never need them.
+	ctx         context.Context
+	cancel      context.CancelCauseFunc
+	done        chan struct{}
+	writeCancel context.CancelCauseFunc // the write in flight, cancelled if the lock ends
+	rec         backend.Record          // as last written by us
+	renewedAt   time.Time               // local time just BEFORE sending the write that renewed the lease
+	gen         uint64                  // bumps on every renewal; stale timer events are ignored
+	ended       bool                    // released or lost; reason says which loss
+	reason      Reason                  // for a loss: Stolen or Expired
+	err         error
+	dangerSent  bool
+	heldUntil   time.Time     // zero: no MaxHold
+	stopCause   error         // why the last heartbeat failed or stopped
+	pending     pendingWrites // versions we wrote with unknown outcome, and when
+	slot        slot          // place in the client's scheduler; guarded by its mutex
 	// releaseUnsure: a release of ours (mark or delete) may have landed
 	// without our knowing; see ownReleaseLanded.
 	releaseUnsure bool
@@ -45,10 +48,9 @@ type Lock struct {
 	beatSent      time.Time // a heartbeat write is in flight since then
 }
 
-func newLock(c *Client, name string, a acquireConfig, rec backend.Record, sentAt time.Time) *Lock {
+func newLock(c *Client, name string, a *acquireConfig, rec backend.Record, sentAt time.Time) *Lock {
 	l := &Lock{c: c, key: rec.Key, name: name, token: rec.Token, opts: a, rec: rec, renewedAt: sentAt,
-		done: make(chan struct{}), writing: make(chan struct{}, 1)}
-	l.ctx, l.cancel = context.WithCancelCause(context.Background())
+		writing: make(chan struct{}, 1), slot: slot{index: -1, ready: -1}}
 	if a.maxHold > 0 {
 		l.heldUntil = sentAt.Add(a.maxHold)
 	}
@@ -83,11 +85,31 @@ func (l *Lock) Data() []byte {
 }
 
 // Done is closed when the lock ends: released, stolen or expired.
-func (l *Lock) Done() <-chan struct{} { return l.done }
+func (l *Lock) Done() <-chan struct{} {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.done == nil {
+		l.done = make(chan struct{})
+		if l.ended {
+			close(l.done)
+		}
+	}
+	return l.done
+}
 
 // Context is cancelled when the lock ends; context.Cause gives Err.
 // Run the protected work under it.
-func (l *Lock) Context() context.Context { return l.ctx }
+func (l *Lock) Context() context.Context {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.ctx == nil {
+		l.ctx, l.cancel = context.WithCancelCause(context.Background())
+		if l.ended {
+			l.cancel(l.err)
+		}
+	}
+	return l.ctx
+}
 
 // Err is nil while the lock is held. Afterwards it is ErrReleased, or a
 // *LostError (errors.Is ErrLockLost, and ErrStolen or ErrExpired).
@@ -129,11 +151,19 @@ func (l *Lock) end(reason Reason, err error) bool {
 	}
 	l.ended, l.reason, l.err = true, reason, err
 	l.gen++
+	cancel, done, cancelWrite := l.cancel, l.done, l.writeCancel
 	l.mu.Unlock()
 
 	l.c.forget(l)
-	l.cancel(err)
-	close(l.done)
+	if cancelWrite != nil {
+		cancelWrite(err)
+	}
+	if cancel != nil {
+		cancel(err)
+	}
+	if done != nil {
+		close(done)
+	}
 	if reason != 0 {
 		l.c.log.Warn("leaselock: lock lost", "key", l.key.String(), "reason", reason.String(), "err", err)
 		if fn := l.opts.onLost; fn != nil {
@@ -160,7 +190,8 @@ func (l *Lock) renewed(rec backend.Record, sentAt time.Time) (time.Time, uint64,
 	l.gen++
 	// A confirmed write on top of our last version means no earlier write
 	// of ours, release included, can still land: they expected that version.
-	l.pending, l.stopCause, l.releaseUnsure = nil, nil, false
+	l.pending.clear()
+	l.stopCause, l.releaseUnsure = nil, false
 	return l.renewedAt, l.gen, true
 }
 
@@ -169,10 +200,7 @@ func (l *Lock) renewed(rec backend.Record, sentAt time.Time) (time.Time, uint64,
 func (l *Lock) addPending(version string, sentAt time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.pending == nil {
-		l.pending = map[string]time.Time{}
-	}
-	l.pending[version] = sentAt
+	l.pending.add(version, sentAt)
 }
 
 // beginWrite takes the lock's write slot, or fails when ctx ends or the
@@ -181,7 +209,12 @@ func (l *Lock) beginWrite(ctx context.Context) error {
 	select {
 	case l.writing <- struct{}{}:
 		return nil
-	case <-l.done:
+	default:
+	}
+	select {
+	case l.writing <- struct{}{}:
+		return nil
+	case <-l.Done():
 		return l.Err()
 	case <-ctx.Done():
 		return fmt.Errorf("lock: %q: waiting for an earlier write: %w", l.key, context.Cause(ctx))
@@ -201,14 +234,32 @@ func (l *Lock) beginWriteAfterEnd(ctx context.Context) error {
 
 // whileHeld returns ctx, also cancelled when the lock ends: no write of a
 // lock outlives its lease (a write landing later would renew a lease its
-// holder has already given up).
-func (l *Lock) whileHeld(ctx context.Context) (context.Context, func()) {
-	if ctx == l.ctx {
-		return ctx, func() {} // background heartbeats: already so
+// holder has already given up). Callers hold the write slot and pass the
+// returned cancel to doneWriting when the write is over.
+func (l *Lock) whileHeld(ctx context.Context) (context.Context, context.CancelCauseFunc) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.writeCancel != nil || (l.ctx != nil && ctx == l.ctx) {
+		return ctx, nil // already so: a nested write, or a background heartbeat
 	}
 	wctx, cancel := context.WithCancelCause(ctx)
-	stop := context.AfterFunc(l.ctx, func() { cancel(context.Cause(l.ctx)) })
-	return wctx, func() { stop(); cancel(nil) }
+	if l.ended {
+		cancel(l.err)
+		return wctx, cancel
+	}
+	l.writeCancel = cancel
+	return wctx, cancel
+}
+
+// doneWriting ends a write begun with whileHeld.
+func (l *Lock) doneWriting(cancel context.CancelCauseFunc) {
+	if cancel == nil {
+		return
+	}
+	l.mu.Lock()
+	l.writeCancel = nil
+	l.mu.Unlock()
+	cancel(nil)
 }
 
 // endWrite gives the write slot back.
@@ -222,8 +273,7 @@ func (l *Lock) pendingSentAt(cur *backend.Record) (time.Time, bool) {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	at, ok := l.pending[cur.Version]
-	return at, ok
+	return l.pending.sentAt(cur.Version)
 }
 
 // ownTenure reports whether cur was written during this acquisition by us.
@@ -306,4 +356,46 @@ func (l *Lock) setStopCause(err error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.stopCause = err
+}
+
+// pendingWrites are the versions of writes whose outcome is unknown, since
+// the last confirmed one. Usually none or one: the first is kept inline, so
+// a lock's ordinary writes allocate nothing here.
+type pendingWrites struct {
+	first pendingWrite
+	more  []pendingWrite
+}
+
+type pendingWrite struct {
+	version string
+	sentAt  time.Time
+}
+
+func (p *pendingWrites) add(version string, sentAt time.Time) {
+	if p.first.version == "" {
+		p.first = pendingWrite{version, sentAt}
+		return
+	}
+	p.more = append(p.more, pendingWrite{version, sentAt})
+}
+
+func (p *pendingWrites) sentAt(version string) (time.Time, bool) {
+	if version == "" {
+		return time.Time{}, false
+	}
+	if p.first.version == version {
+		return p.first.sentAt, true
+	}
+	for _, w := range p.more {
+		if w.version == version {
+			return w.sentAt, true
+		}
+	}
+	return time.Time{}, false
+}
+
+func (p *pendingWrites) clear() {
+	p.first = pendingWrite{}
+	clear(p.more)
+	p.more = p.more[:0]
 }

@@ -36,6 +36,9 @@ type release struct {
 }
 
 func (l *Lock) releaseFor(opts []ReleaseOption) (release, error) {
+	if len(opts) == 0 {
+		return release{del: l.opts.deleteOnRel}, nil
+	}
 	var r releaseConfig
 	for _, o := range opts {
 		if o == nil {
@@ -117,8 +120,8 @@ func (c *Client) releaseRecord(ctx context.Context, l *Lock, r release) error {
 	cur := l.rec.Clone()
 	l.mu.Unlock()
 
-	ctx, stop := l.whileHeld(ctx)
-	defer stop()
+	ctx, cancel := l.whileHeld(ctx)
+	defer l.doneWriting(cancel)
 	var s settled
 	switch {
 	case r.del && !r.commit:
@@ -152,7 +155,9 @@ func (c *Client) releaseRecord(ctx context.Context, l *Lock, r release) error {
 			// record is released, but the hold had already ended.
 			return l.Err()
 		}
-		c.log.Debug("leaselock: released", "key", l.key.String(), "token", l.token)
+		if c.debugOn() {
+			c.log.Debug("leaselock: released", "key", l.key.String(), "token", l.token)
+		}
 		return nil
 	case s.outcome == refused && s.current != nil && s.current.Version == cur.Version:
 		if err := l.Err(); err != nil {

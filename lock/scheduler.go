@@ -1,59 +1,59 @@
 package lock
 
 import (
-	"container/heap"
 	"math/rand/v2"
 	"sync"
 	"time"
 )
 
 // The scheduler drives every held lock of a client with a fixed number of
-// goroutines: one loop that keeps timed events in a heap, and a pool of
-// workers that perform heartbeat writes. Danger and expiry events carry the
-// lock's renewal generation; a renewal makes older ones stale.
+// goroutines: one loop that keeps each held lock once in a heap ordered by
+// its next deadline (heartbeat due, danger, expiry), and a pool of workers
+// that perform heartbeat writes.
+//
+// Heartbeats that are due wait in a second heap ordered by the lease they
+// protect: earliest expiry first. When the workers or the store cannot keep
+// up, the locks closest to losing their lease are renewed first and the
+// others' periods stretch, instead of every lock going late together.
+//
+// A lock leaves both heaps when it ends, so an ended lock is not kept
+// reachable by the scheduler.
 
-type eventKind int
-
-const (
-	evBeat   eventKind = iota // time to renew
-	evDanger                  // safe time passed without a renewal
-	evExpire                  // local lease ended without a renewal
-)
-
-type event struct {
-	at   time.Time
-	kind eventKind
-	l    *Lock
-	gen  uint64
+// slot is a lock's place in the scheduler; guarded by scheduler.mu.
+type slot struct {
+	index    int       // position in the deadline heap; -1 when not in it
+	ready    int       // position in the ready heap; -1 when not in it
+	at       time.Time // earliest of the deadlines below
+	beatAt   time.Time // next heartbeat due; zero while one is queued or in flight
+	dangerAt time.Time // zero when no danger notice is pending
+	expireAt time.Time // local lease end
+	gen      uint64    // the lock's renewal generation when these were set
 }
 
-type eventHeap []event
-
-func (h eventHeap) Len() int           { return len(h) }
-func (h eventHeap) Less(i, j int) bool { return h[i].at.Before(h[j].at) }
-func (h eventHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *eventHeap) Push(x any)        { *h = append(*h, x.(event)) }
-func (h *eventHeap) Pop() any {
-	old := *h
-	e := old[len(old)-1]
-	old[len(old)-1] = event{}
-	*h = old[:len(old)-1]
-	return e
+// job is what a worker does for a lock.
+type job struct {
+	l     *Lock
+	lapse bool // hand back a lapsed lease (best effort) instead of renewing
 }
 
 type scheduler struct {
 	c    *Client
-	work chan *Lock
+	work chan job
 	wake chan struct{}
 	stop chan struct{}
 	wg   sync.WaitGroup
 
 	mu     sync.Mutex
-	events eventHeap
+	byTime lockHeap // every held lock, by slot.at
+	ready  lockHeap // locks whose heartbeat is due, by slot.expireAt
+	lapsed []*Lock  // expired locks to hand back when a worker is idle
 }
 
 func newScheduler(c *Client) *scheduler {
-	s := &scheduler{c: c, work: make(chan *Lock), wake: make(chan struct{}, 1), stop: make(chan struct{})}
+	s := &scheduler{c: c, work: make(chan job), wake: make(chan struct{}, 1), stop: make(chan struct{}),
+		byTime: lockHeap{at: func(l *Lock) time.Time { return l.slot.at }, pos: func(l *Lock) *int { return &l.slot.index }},
+		ready:  lockHeap{at: func(l *Lock) time.Time { return l.slot.expireAt }, pos: func(l *Lock) *int { return &l.slot.ready }},
+	}
 	s.wg.Add(1 + c.cfg.workers)
 	go s.loop()
 	for range c.cfg.workers {
@@ -73,16 +73,99 @@ func (s *scheduler) add(l *Lock) {
 	l.mu.Lock()
 	at, gen := l.renewedAt, l.gen
 	l.mu.Unlock()
-	s.push(event{at: at.Add(s.jitter(s.c.cfg.heartbeat)), kind: evBeat, l: l})
-	s.pushLease(l, at, gen)
+	s.mu.Lock()
+	l.slot.index, l.slot.ready = -1, -1
+	l.slot.beatAt = at.Add(s.jitter(s.c.cfg.heartbeat))
+	s.setLeaseLocked(l, at, gen)
+	first := l.slot.index == 0
+	s.mu.Unlock()
+	if first {
+		s.poke() // the loop's timer is set for a later deadline
+	}
 }
 
-// pushLease schedules the danger and expiry events of one renewal.
-func (s *scheduler) pushLease(l *Lock, renewedAt time.Time, gen uint64) {
-	if l.opts.onDanger != nil {
-		s.push(event{at: renewedAt.Add(l.opts.safeTime), kind: evDanger, l: l, gen: gen})
+// renewed moves l's lease deadlines to those of a renewal sent at
+// renewedAt. The loop may have taken l out for an expiry the renewal beat
+// (its notice is then stale and ignored): a lock still held goes back in.
+func (s *scheduler) renewed(l *Lock, renewedAt time.Time, gen uint64) {
+	s.mu.Lock()
+	l.mu.Lock()
+	ended := l.ended
+	l.mu.Unlock()
+	first := false
+	if !ended {
+		s.setLeaseLocked(l, renewedAt, gen)
+		first = l.slot.index == 0
 	}
-	s.push(event{at: renewedAt.Add(s.c.cfg.localLease(s.c.cfg.lease)), kind: evExpire, l: l, gen: gen})
+	s.mu.Unlock()
+	if first {
+		s.poke()
+	}
+}
+
+func (s *scheduler) setLeaseLocked(l *Lock, renewedAt time.Time, gen uint64) {
+	l.slot.gen = gen
+	l.slot.expireAt = renewedAt.Add(s.c.cfg.localLease(s.c.cfg.lease))
+	l.slot.dangerAt = time.Time{}
+	if l.opts.onDanger != nil {
+		l.slot.dangerAt = renewedAt.Add(l.opts.safeTime)
+	}
+	if l.slot.ready >= 0 {
+		s.ready.fix(l)
+	}
+	s.placeLocked(l)
+}
+
+// beatDone schedules l's next heartbeat at at, after a worker's beat.
+func (s *scheduler) beatDone(l *Lock, at time.Time) {
+	s.mu.Lock()
+	first := false
+	if l.slot.index >= 0 {
+		l.slot.beatAt = at
+		s.placeLocked(l)
+		first = l.slot.index == 0
+	}
+	s.mu.Unlock()
+	if first {
+		s.poke()
+	}
+}
+
+// placeLocked puts l into the deadline heap at its earliest deadline.
+func (s *scheduler) placeLocked(l *Lock) {
+	at := l.slot.expireAt
+	for _, t := range [...]time.Time{l.slot.beatAt, l.slot.dangerAt} {
+		if !t.IsZero() && t.Before(at) {
+			at = t
+		}
+	}
+	l.slot.at = at
+	if l.slot.index < 0 {
+		s.byTime.push(l)
+	} else {
+		s.byTime.fix(l)
+	}
+}
+
+// remove takes an ended lock out of the scheduler.
+func (s *scheduler) remove(l *Lock) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if l.slot.index >= 0 {
+		s.byTime.remove(l)
+	}
+	if l.slot.ready >= 0 {
+		s.ready.remove(l)
+	}
+}
+
+// lapse queues the hand-back of an expired lock's record for an idle
+// worker: never a goroutine of its own, and never ahead of a heartbeat.
+func (s *scheduler) lapse(l *Lock) {
+	s.mu.Lock()
+	s.lapsed = append(s.lapsed, l)
+	s.mu.Unlock()
+	s.poke()
 }
 
 // jitter spreads heartbeats of locks taken together over ±10% of d.
@@ -90,14 +173,18 @@ func (s *scheduler) jitter(d time.Duration) time.Duration {
 	return d - d/10 + rand.N(d/5+1)
 }
 
-func (s *scheduler) push(e event) {
-	s.mu.Lock()
-	heap.Push(&s.events, e)
-	s.mu.Unlock()
+func (s *scheduler) poke() {
 	select {
 	case s.wake <- struct{}{}:
 	default:
 	}
+}
+
+// leaseNotice is a danger or expiry the loop found due.
+type leaseNotice struct {
+	l      *Lock
+	gen    uint64
+	expire bool
 }
 
 func (s *scheduler) loop() {
@@ -106,49 +193,74 @@ func (s *scheduler) loop() {
 	clk := s.c.clk
 	timer := clk.Timer(time.Hour)
 	defer timer.Stop()
-	var ready []*Lock
+	var notices []leaseNotice
+	var due []*Lock
 	var nextSend time.Time // rate cap: no dispatch before this
 	for {
 		now := clk.Now()
-		var fire []event
-		var due []event
+		notices, due = notices[:0], due[:0]
 		s.mu.Lock()
-		for len(s.events) > 0 && !s.events[0].at.After(now) {
-			e := heap.Pop(&s.events).(event)
-			if e.kind == evBeat {
-				ready = append(ready, e.l)
-				due = append(due, e)
-			} else {
-				fire = append(fire, e)
+		for s.byTime.len() > 0 && !s.byTime.min().slot.at.After(now) {
+			l := s.byTime.min()
+			st := &l.slot
+			if !now.Before(st.expireAt) {
+				notices = append(notices, leaseNotice{l: l, gen: st.gen, expire: true})
+				s.byTime.remove(l)
+				if st.ready >= 0 {
+					s.ready.remove(l)
+				}
+				continue
 			}
+			if !st.dangerAt.IsZero() && !now.Before(st.dangerAt) {
+				notices = append(notices, leaseNotice{l: l, gen: st.gen})
+				st.dangerAt = time.Time{}
+			}
+			if !st.beatAt.IsZero() && !now.Before(st.beatAt) {
+				due = append(due, l)
+				st.beatAt = time.Time{}
+				s.ready.push(l)
+			}
+			s.placeLocked(l)
 		}
 		wait := time.Hour
-		if len(s.events) > 0 {
-			wait = s.events[0].at.Sub(now)
+		if s.byTime.len() > 0 {
+			wait = s.byTime.min().slot.at.Sub(now)
+		}
+		var next job
+		if s.ready.len() > 0 {
+			next = job{l: s.ready.min()}
+		} else if len(s.lapsed) > 0 {
+			next = job{l: s.lapsed[0], lapse: true}
 		}
 		s.mu.Unlock()
-		for _, e := range due {
-			e.l.setBeatDue(e.at) // an expiry meanwhile says the queue was behind
+		for _, l := range due {
+			l.setBeatDue(now) // an expiry meanwhile says the queue was behind
 		}
-		for _, e := range fire {
-			s.c.leaseEvent(e)
+		for _, n := range notices {
+			s.c.leaseEvent(n.l, n.gen, n.expire)
 		}
 
-		var send chan *Lock
-		var head *Lock
-		if len(ready) > 0 {
-			if nextSend.After(now) {
+		var send chan job
+		if next.l != nil {
+			if !next.lapse && nextSend.After(now) {
 				wait = min(wait, nextSend.Sub(now))
 			} else {
-				send, head = s.work, ready[0]
+				send = s.work
 			}
 		}
 		timer.Reset(wait)
 		select {
-		case send <- head:
-			ready[0] = nil
-			ready = ready[1:]
-			if r := s.c.cfg.rate; r > 0 {
+		case send <- next:
+			s.mu.Lock()
+			switch {
+			case next.lapse:
+				s.lapsed[0] = nil
+				s.lapsed = s.lapsed[1:]
+			case next.l.slot.ready >= 0:
+				s.ready.remove(next.l)
+			}
+			s.mu.Unlock()
+			if r := s.c.cfg.rate; r > 0 && !next.lapse {
 				nextSend = maxTime(nextSend, now).Add(time.Duration(float64(time.Second) / r))
 			}
 		case <-timer.C:
@@ -161,8 +273,12 @@ func (s *scheduler) loop() {
 
 func (s *scheduler) worker() {
 	defer s.wg.Done()
-	for l := range s.work {
-		s.c.backgroundBeat(l)
+	for j := range s.work {
+		if j.lapse {
+			s.c.releaseLapsed(j.l)
+		} else {
+			s.c.backgroundBeat(j.l)
+		}
 	}
 }
 
@@ -171,4 +287,88 @@ func maxTime(a, b time.Time) time.Time {
 		return a
 	}
 	return b
+}
+
+// lockHeap is a binary min-heap of locks by a time, each lock knowing its
+// own position (so it can be moved or removed in O(log n)). Typed, so
+// pushing boxes nothing.
+type lockHeap struct {
+	locks []*Lock
+	at    func(*Lock) time.Time
+	pos   func(*Lock) *int
+}
+
+func (h *lockHeap) len() int   { return len(h.locks) }
+func (h *lockHeap) min() *Lock { return h.locks[0] }
+func (h *lockHeap) less(i, j int) bool {
+	return h.at(h.locks[i]).Before(h.at(h.locks[j]))
+}
+
+func (h *lockHeap) swap(i, j int) {
+	h.locks[i], h.locks[j] = h.locks[j], h.locks[i]
+	*h.pos(h.locks[i]) = i
+	*h.pos(h.locks[j]) = j
+}
+
+func (h *lockHeap) push(l *Lock) {
+	*h.pos(l) = len(h.locks)
+	h.locks = append(h.locks, l)
+	h.up(len(h.locks) - 1)
+}
+
+func (h *lockHeap) remove(l *Lock) {
+	i := *h.pos(l)
+	last := len(h.locks) - 1
+	if i != last {
+		h.swap(i, last)
+	}
+	h.locks[last] = nil
+	h.locks = h.locks[:last]
+	*h.pos(l) = -1
+	if i != last {
+		h.fixAt(i)
+	}
+	if cap(h.locks) > 1024 && len(h.locks) < cap(h.locks)/4 {
+		h.locks = append([]*Lock(nil), h.locks...) // give memory back after a peak
+	}
+}
+
+func (h *lockHeap) fix(l *Lock) { h.fixAt(*h.pos(l)) }
+
+func (h *lockHeap) fixAt(i int) {
+	if !h.down(i) {
+		h.up(i)
+	}
+}
+
+func (h *lockHeap) up(i int) {
+	for i > 0 {
+		p := (i - 1) / 2
+		if !h.less(i, p) {
+			return
+		}
+		h.swap(i, p)
+		i = p
+	}
+}
+
+// down moves i towards the leaves; it reports whether it moved.
+func (h *lockHeap) down(i int) bool {
+	start, n := i, len(h.locks)
+	for {
+		l := 2*i + 1
+		if l >= n {
+			break
+		}
+		j := l
+		if r := l + 1; r < n && h.less(r, l) {
+			j = r
+		}
+		if !h.less(j, i) {
+			break
+		}
+		h.swap(i, j)
+		i = j
+	}
+	return i > start
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/leaselock/leaselock/backend"
 	"github.com/leaselock/leaselock/internal/testservers"
 	"github.com/leaselock/leaselock/internal/wallclock"
 	"github.com/leaselock/leaselock/lock"
@@ -13,16 +14,18 @@ import (
 
 // TestWallClockExpiryAndJavaHolders: leaselock's opt-in wall-clock expiry
 // (lock.WithWallClockExpiry) never takes a live Java lock. It judges a
-// record by the leaselockWrittenAtMillis stamp leaselock puts on every
-// write, which the Java client never writes:
+// record by the time in its version: leaselock writes every version as a
+// UUIDv7 carrying the write's wall-clock time, while the Java client writes
+// random v4 UUIDs, which carry none:
 //
-//   - a Java holder that acquired with its default PutItem leaves no stamp;
+//   - a Java holder that acquired with its default PutItem, and
 //   - one that acquired with withUpdateExistingLockRecord(true) (an
-//     UpdateItem) keeps the stamp of the last leaselock write, and its
-//     heartbeats never refresh it. The stamp names the version it was
-//     written with, so the waiter sees it is stale and ignores it. (Before
-//     the stamp carried the version, the waiter took such a lock 5-11 ms
-//     after Java acquired it, while Java still held it.)
+//     UpdateItem, which keeps leaselock's other attributes)
+//
+// both leave a version with no time in it. (When the time was an attribute
+// of its own, Java's UpdateItem left leaselock's stale stamp behind, and a
+// waiter took such a lock 5-11 ms after Java acquired it, while Java still
+// held it; the stamp then had to name its version to be safe.)
 //
 // In both cases the waiter falls back to watching the version for a lease,
 // sees Java's heartbeats, and gives up.
@@ -38,20 +41,26 @@ func TestWallClockExpiryAndJavaHolders(t *testing.T) {
 		require.NoError(t, err)
 		t.Cleanup(func() { require.NoError(t, w.Close(c)) }) // c's own cleanup runs after this one
 
-		// Both keys start as a leaselock record, released: stamped. Wait
-		// until the stamps are older than lease plus skew.
+		// Both keys start as a leaselock record, released: timed. Wait
+		// until the times are older than lease plus skew.
+		writtenAt := func(key string) bool {
+			rec, err := e.store.Get(c, backend.Key{Partition: key})
+			require.NoError(t, err)
+			_, ok := wallclock.WrittenAt(rec)
+			return ok
+		}
 		for _, key := range []string{"put", "update"} {
 			l, err := g.Acquire(c, key)
 			require.NoError(t, err)
 			require.NoError(t, l.Release(c))
-			require.Contains(t, e.raw(t, key), wallclock.Attribute)
+			require.True(t, writtenAt(key), "leaselock's version carries its time")
 		}
 		time.Sleep(lease + 200*time.Millisecond)
 
 		j.lock(t, "acquire put")
-		require.NotContains(t, e.raw(t, "put"), wallclock.Attribute, "Java's PutItem drops the stamp")
+		require.False(t, writtenAt("put"), "Java's PutItem writes a version with no time")
 		j.lock(t, "acquire update update=true")
-		require.Contains(t, e.raw(t, "update"), wallclock.Attribute, "Java's UpdateItem keeps the stale stamp")
+		require.False(t, writtenAt("update"), "Java's UpdateItem writes a version with no time")
 
 		errs := make(chan error, 2)
 		for _, key := range []string{"put", "update"} {
