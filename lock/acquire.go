@@ -52,10 +52,20 @@ func (c *Client) acquire(ctx context.Context, name string, opts []AcquireOption,
 		MustExist: a.mustExist,
 	}
 	var (
-		expect   string     // "" : write if free; else: take over this version
-		write    = true     // next step writes (else: reads)
-		deadline *time.Time // AdditionalWait's limit, set on first sight of a holder
+		expect    string     // "" : write if free; else: take over this version
+		write     = true     // next step writes (else: reads)
+		deadline  *time.Time // AdditionalWait's limit, set on first sight of a holder
+		contended bool       // another owner held the key while we waited
 	)
+	if wait {
+		// Fair hand-off: right after releasing a key others were waiting
+		// for, give them a poll period to take it (see yieldFor).
+		if d := c.yieldFor(key); d > 0 {
+			if err := c.sleep(ctx, d); err != nil {
+				return nil, fmt.Errorf("lock: acquire %q: %w", key, err)
+			}
+		}
+	}
 	for {
 		if err := ctx.Err(); err != nil {
 			return nil, fmt.Errorf("lock: acquire %q: %w", key, context.Cause(ctx))
@@ -74,7 +84,7 @@ func (c *Client) acquire(ctx context.Context, name string, opts []AcquireOption,
 					rec = *s.current
 				}
 				if c.clk.Since(sentAt) < c.cfg.localLease(c.cfg.lease) {
-					return c.adopt(ctx, name, a, rec, sentAt)
+					return c.adopt(ctx, name, a, rec, sentAt, contended)
 				}
 				// The answer came after the lease it won had ended: another
 				// client may hold the key by now. Hand it back if it is
@@ -122,6 +132,7 @@ func (c *Client) acquire(ctx context.Context, name string, opts []AcquireOption,
 			expect, write = cur.Version, true
 			continue
 		}
+		contended = true
 		held := &LockedError{Key: key.String(), Owner: cur.Owner, LeaseDuration: cur.LeaseDuration}
 		if !wait {
 			return nil, held
@@ -197,8 +208,9 @@ func (c *Client) retryable(ctx context.Context, key backend.Key, err error, wait
 }
 
 // adopt turns an acquired record into a held Lock and starts heartbeating.
-func (c *Client) adopt(ctx context.Context, name string, a *acquireConfig, rec backend.Record, sentAt time.Time) (*Lock, error) {
+func (c *Client) adopt(ctx context.Context, name string, a *acquireConfig, rec backend.Record, sentAt time.Time, contended bool) (*Lock, error) {
 	l := newLock(c, name, a, rec, sentAt)
+	l.contended = contended
 	if err := c.track(l); err != nil {
 		// Closed while we acquired: give the key back rather than leak it.
 		_ = c.releaseRecord(context.WithoutCancel(ctx), l, release{del: a.deleteOnRel || c.deletes})

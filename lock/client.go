@@ -28,7 +28,8 @@ type Client struct {
 	mu     sync.Mutex
 	closed bool
 	held   map[backend.Key]*Lock
-	seen   *observations // remembered across Acquire calls
+	seen   *observations             // remembered across Acquire calls
+	yields map[backend.Key]time.Time // keys released to waiters, and when (fair.go)
 
 	callbacks sync.WaitGroup
 }

@@ -15,7 +15,10 @@ type Lock struct {
 	key   backend.Key
 	name  string // key as the caller spelled it, for errors
 	token uint64
-	opts  *acquireConfig // read-only; shared by every lock acquired without options
+	// contended: another owner held the key while this lock's Acquire
+	// waited; its release then yields the key to waiters (fair.go).
+	contended bool
+	opts      *acquireConfig // read-only; shared by every lock acquired without options
 
 	// writing is a one-slot semaphore that serialises this lock's store
 	// writes (heartbeat, release, data change): each write's expected

@@ -37,7 +37,7 @@ type release struct {
 
 func (l *Lock) releaseFor(opts []ReleaseOption) (release, error) {
 	if len(opts) == 0 {
-		return release{del: l.opts.deleteOnRel}, nil
+		return release{del: l.deletesOnRelease()}, nil
 	}
 	var r releaseConfig
 	for _, o := range opts {
@@ -157,6 +157,9 @@ func (c *Client) releaseRecord(ctx context.Context, l *Lock, r release) error {
 		}
 		if c.debugOn() {
 			c.log.Debug("leaselock: released", "key", l.key.String(), "token", l.token)
+		}
+		if l.contended {
+			c.yielded(l.key)
 		}
 		return nil
 	case s.outcome == refused && s.current != nil && s.current.Version == cur.Version:
