@@ -37,7 +37,7 @@ type release struct {
 
 func (l *Lock) releaseFor(opts []ReleaseOption) (release, error) {
 	if len(opts) == 0 {
-		return release{del: l.opts.deleteOnRel}, nil
+		return release{del: l.deletesOnRelease()}, nil
 	}
 	var r releaseConfig
 	for _, o := range opts {
