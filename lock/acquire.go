@@ -56,6 +56,8 @@ func (c *Client) acquire(ctx context.Context, name string, opts []AcquireOption,
 		write     = true     // next step writes (else: reads)
 		deadline  *time.Time // AdditionalWait's limit, set on first sight of a holder
 		contended bool       // another owner held the key while we waited
+		lastToken uint64     // the acquisition last seen holding the key
+		passedBy  int        // hand-offs to others seen while waiting
 	)
 	if wait {
 		// Fair hand-off: right after releasing a key others were waiting
@@ -133,6 +135,10 @@ func (c *Client) acquire(ctx context.Context, name string, opts []AcquireOption,
 			continue
 		}
 		contended = true
+		if lastToken != 0 && cur.Token != lastToken {
+			passedBy++ // the key changed hands and we lost the race
+		}
+		lastToken = cur.Token
 		held := &LockedError{Key: key.String(), Owner: cur.Owner, LeaseDuration: cur.LeaseDuration}
 		if !wait {
 			return nil, held
@@ -146,7 +152,11 @@ func (c *Client) acquire(ctx context.Context, name string, opts []AcquireOption,
 				return nil, held
 			}
 		}
-		pause := min(c.cfg.poll, cur.LeaseDuration-seenFor)
+		// Polls are jittered (±10%) so that waiters do not keep the same
+		// order behind each release, and a waiter that saw the key pass to
+		// others polls sooner (down to an eighth of the period), so the
+		// longest waiter tends to be first when the key is next free.
+		pause := min(c.sched.jitter(c.cfg.poll>>min(passedBy, 3)), cur.LeaseDuration-seenFor)
 		if deadline != nil {
 			pause = min(pause, max(0, deadline.Sub(c.clk.Now())))
 		}

@@ -25,11 +25,11 @@ type Client struct {
 	closing chan struct{} // closed by Close: waits end with ErrClosed
 	deletes bool          // the store's records must be deleted on release
 
-	mu     sync.Mutex
-	closed bool
-	held   map[backend.Key]*Lock
-	seen   *observations             // remembered across Acquire calls
-	yields map[backend.Key]time.Time // keys released to waiters, and when (fair.go)
+	mu       sync.Mutex
+	closed   bool
+	held     map[backend.Key]*Lock
+	seen     *observations           // remembered across Acquire calls
+	handOffs map[backend.Key]handOff // keys this client released (fair.go)
 
 	callbacks sync.WaitGroup
 }

@@ -11,47 +11,85 @@ import (
 // releaser wins almost every time and waiters starve (4 clients on one key,
 // holding 5 ms each: one waited 7 s, the releaser took 99% of the turns).
 //
-// So a client that releases a key it had to wait for — others wanted it —
-// gives waiters one poll period before it tries again: every waiter polls
-// once in that window, and the first to poll takes the key. It costs no
-// request. A client that never waited (no contention seen) re-acquires at
-// once, and TryAcquire never waits.
+// Waiters cannot be seen in the record (they only read it), so a client
+// yields on evidence, and briefly on suspicion:
+//
+//   - after releasing a key that another owner held while this client
+//     waited for it within the last lease, it gives waiters one poll period
+//     before trying again: every waiter polls once in that window, and the
+//     first to poll takes the key;
+//   - a client that took a key straight back maxStreak times in a row
+//     pauses a tenth of a poll period before the next time: a waiter it
+//     never saw cannot win the gap between a release and an immediate
+//     re-acquire (its read and its write cost two round trips to the
+//     releaser's one), but it can win that pause. Once it has, the former
+//     holder has waited itself, and yields fully from then on.
+//
+// Yielding costs no request; TryAcquire never yields. An uncontended loop
+// on one key pays the short pause once per maxStreak cycles.
 
-// maxYields bounds the keys remembered; past it the oldest are forgotten,
-// which only makes a client less polite, never unsafe.
-const maxYields = 4096
+const (
+	maxStreak = 4    // immediate re-acquisitions before a short pause
+	maxYields = 4096 // keys remembered; past it the oldest go (less polite, never unsafe)
+)
 
-// yielded notes that this client released key, which others waited for.
-func (c *Client) yielded(key backend.Key) {
+// handOff is what a client remembers of a key it released.
+type handOff struct {
+	releasedAt  time.Time
+	contendedAt time.Time // last time another owner held it while we waited
+	streak      int       // immediate re-acquisitions in a row
+}
+
+// released notes that this client released key; contended says another
+// owner held the key while this lock's Acquire waited.
+func (c *Client) released(key backend.Key, contended bool) {
 	now := c.clk.Now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.yields == nil {
-		c.yields = map[backend.Key]time.Time{}
+	if c.handOffs == nil {
+		c.handOffs = map[backend.Key]handOff{}
 	}
-	if len(c.yields) >= maxYields {
-		for k, at := range c.yields {
-			if now.Sub(at) >= c.cfg.poll {
-				delete(c.yields, k)
+	h, ok := c.handOffs[key]
+	if !ok && len(c.handOffs) >= maxYields {
+		for k, old := range c.handOffs {
+			if now.Sub(old.releasedAt) >= c.cfg.lease {
+				delete(c.handOffs, k)
 			}
 		}
-		if len(c.yields) >= maxYields {
-			clear(c.yields)
+		if len(c.handOffs) >= maxYields {
+			clear(c.handOffs)
 		}
 	}
-	c.yields[key] = now
+	h.releasedAt = now
+	if contended {
+		h.contendedAt = now
+	}
+	c.handOffs[key] = h
 }
 
 // yieldFor returns how long an Acquire of key should hold back so that
-// waiters get their turn: the rest of a poll period since this client
-// released it, if others waited for it.
+// waiters get their turn (see the package comment above).
 func (c *Client) yieldFor(key backend.Key) time.Duration {
+	now := c.clk.Now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	at, ok := c.yields[key]
+	h, ok := c.handOffs[key]
 	if !ok {
 		return 0
 	}
-	delete(c.yields, key)
-	return c.cfg.poll - c.clk.Since(at)
+	since := now.Sub(h.releasedAt)
+	if since >= c.cfg.poll {
+		delete(c.handOffs, key) // not an immediate re-acquisition
+		return 0
+	}
+	if !h.contendedAt.IsZero() && now.Sub(h.contendedAt) < c.cfg.lease {
+		return c.cfg.poll - since
+	}
+	if h.streak++; h.streak < maxStreak {
+		c.handOffs[key] = h
+		return 0
+	}
+	h.streak = 0
+	c.handOffs[key] = h
+	return c.cfg.poll/10 - min(since, c.cfg.poll/10)
 }

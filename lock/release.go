@@ -158,9 +158,7 @@ func (c *Client) releaseRecord(ctx context.Context, l *Lock, r release) error {
 		if c.debugOn() {
 			c.log.Debug("leaselock: released", "key", l.key.String(), "token", l.token)
 		}
-		if l.contended {
-			c.yielded(l.key)
-		}
+		c.released(l.key, l.contended)
 		return nil
 	case s.outcome == refused && s.current != nil && s.current.Version == cur.Version:
 		if err := l.Err(); err != nil {
