@@ -117,4 +117,3 @@ func ctx(t *testing.T) context.Context {
 
 func s(v string) types.AttributeValue { return &types.AttributeValueMemberS{Value: v} }
 func n(v string) types.AttributeValue { return &types.AttributeValueMemberN{Value: v} }
-func b(v []byte) types.AttributeValue { return &types.AttributeValueMemberB{Value: v} }
