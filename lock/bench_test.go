@@ -3,7 +3,9 @@ package lock_test
 import (
 	"context"
 	"fmt"
+	"os"
 	"runtime"
+	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -134,5 +136,53 @@ func BenchmarkHold10k(b *testing.B) {
 	b.ReportMetric(float64(fs.Calls(faultstore.OpUpdate)-writes)/periods/n, "writes/lock/period")
 	if held := len(c.Locks()); held != n {
 		b.Fatalf("%d of %d locks lost while holding", n-held, n)
+	}
+}
+
+// BenchmarkHoldMillion holds 1,000,000 locks in one client on memstore
+// with the default lease and heartbeat, for three leases (a minute), and
+// reports the locks lost (must be 0), the goroutines, and the heap per
+// held lock (engine and store together) after heartbeats have run. It is
+// long, so it runs only with LEASELOCK_BENCH_MILLION=1:
+//
+//	LEASELOCK_BENCH_MILLION=1 go test -run '^$' -bench HoldMillion -benchtime 1x ./lock/
+func BenchmarkHoldMillion(b *testing.B) {
+	if os.Getenv("LEASELOCK_BENCH_MILLION") != "1" {
+		b.Skip("set LEASELOCK_BENCH_MILLION=1 to hold a million locks for a minute")
+	}
+	const n = 1_000_000
+	ctx := context.Background()
+	s := &countingStore{Store: memstore.New()}
+	runtime.GC()
+	var before runtime.MemStats
+	runtime.ReadMemStats(&before)
+	goroutines := runtime.NumGoroutine()
+	c, err := lock.New(s, lock.WithOwner("bench"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close(ctx)
+	var lost atomic.Int64
+	onLost := lock.OnLost(func(*lock.Lock, error) { lost.Add(1) })
+	start := time.Now()
+	for i := range n {
+		if _, err := c.Acquire(ctx, "key-"+strconv.Itoa(i), onLost); err != nil {
+			b.Fatal(err)
+		}
+	}
+	acquired := time.Since(start)
+	for range b.N {
+		time.Sleep(3 * lock.DefaultLeaseDuration)
+	}
+	runtime.GC()
+	var after runtime.MemStats
+	runtime.ReadMemStats(&after)
+	b.ReportMetric(float64(lost.Load()), "lost")
+	b.ReportMetric(float64(runtime.NumGoroutine()-goroutines), "goroutines")
+	b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/n, "heap-B/lock")
+	b.ReportMetric(float64(acquired.Nanoseconds())/n, "ns/acquire")
+	b.ReportMetric(float64(s.calls.Load()-n)/(float64(time.Since(start)-acquired)/float64(time.Second)), "beats/s")
+	if lost.Load() != 0 || len(c.Locks()) != n {
+		b.Fatalf("%d locks lost, %d held", lost.Load(), len(c.Locks()))
 	}
 }
