@@ -22,7 +22,7 @@ var ErrNoRecord = errors.New("lock: no record for key")
 // back after the lease it granted has ended, Acquire hands the key back and
 // fails with a *LostError (errors.Is ErrExpired).
 func (c *Client) Acquire(ctx context.Context, key string, opts ...AcquireOption) (*Lock, error) {
-	return c.acquire(ctx, key, opts, true)
+	return c.observedAcquire(ctx, key, opts, true)
 }
 
 // TryAcquire is Acquire without waiting: if another owner holds the key and
@@ -30,7 +30,7 @@ func (c *Client) Acquire(ctx context.Context, key string, opts ...AcquireOption)
 // Observations from earlier calls count, so calling TryAcquire once per
 // poll period takes over a dead lock after one lease.
 func (c *Client) TryAcquire(ctx context.Context, key string, opts ...AcquireOption) (*Lock, error) {
-	return c.acquire(ctx, key, opts, false)
+	return c.observedAcquire(ctx, key, opts, false)
 }
 
 func (c *Client) acquire(ctx context.Context, name string, opts []AcquireOption, wait bool) (*Lock, error) {
@@ -118,7 +118,7 @@ func (c *Client) acquire(ctx context.Context, name string, opts []AcquireOption,
 		}
 		seenFor := c.observe(key, *cur)
 		if seenFor >= cur.LeaseDuration || c.wallExpired(*cur) {
-			c.log.Info("leaselock: taking over expired lease", "key", key.String(), "owner", cur.Owner)
+			c.log.InfoContext(ctx, "leaselock: taking over expired lease", "key", key.String(), "owner", cur.Owner)
 			expect, write = cur.Version, true
 			continue
 		}
@@ -126,6 +126,7 @@ func (c *Client) acquire(ctx context.Context, name string, opts []AcquireOption,
 		if !wait {
 			return nil, held
 		}
+		c.waiting(ctx, key, cur)
 		if a.waitLimited {
 			if deadline == nil {
 				d := c.clk.Now().Add(cur.LeaseDuration - seenFor + a.additional)
@@ -189,7 +190,7 @@ func (c *Client) retryable(ctx context.Context, key backend.Key, err error, wait
 	if err := c.checkOpen(); err != nil {
 		return err
 	}
-	c.log.Debug("leaselock: store unavailable; retrying", "key", key.String(), "err", err)
+	c.log.DebugContext(ctx, "leaselock: store unavailable; retrying", "key", key.String(), "err", err)
 	if err := c.sleep(ctx, c.cfg.poll); err != nil {
 		return fmt.Errorf("lock: acquire %q: %w", key, err)
 	}
@@ -198,13 +199,14 @@ func (c *Client) retryable(ctx context.Context, key backend.Key, err error, wait
 
 // adopt turns an acquired record into a held Lock and starts heartbeating.
 func (c *Client) adopt(ctx context.Context, name string, a acquireConfig, rec backend.Record, sentAt time.Time) (*Lock, error) {
-	l := newLock(c, name, a, rec, sentAt)
+	l := newLock(ctx, c, name, a, rec, sentAt)
 	if err := c.track(l); err != nil {
 		// Closed while we acquired: give the key back rather than leak it.
 		_ = c.releaseRecord(context.WithoutCancel(ctx), l, release{del: a.deleteOnRel})
 		return nil, err
 	}
-	c.log.Debug("leaselock: acquired", "key", rec.Key.String(), "token", rec.Token)
+	c.observeHeld(ctx, l)
+	c.log.DebugContext(ctx, "leaselock: acquired", "key", rec.Key.String(), "token", rec.Token)
 	c.sched.add(l)
 	return l, nil
 }

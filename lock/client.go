@@ -45,6 +45,7 @@ func New(store backend.Store, opts ...Option) (*Client, error) {
 	}
 	c := &Client{store: store, cfg: cfg, clk: cfg.clk, log: cfg.log, closing: make(chan struct{}),
 		held: map[backend.Key]*Lock{}, seen: newObservations()}
+	c.store = c.observeStore(store)
 	c.sched = newScheduler(c)
 	return c, nil
 }

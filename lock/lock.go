@@ -20,6 +20,7 @@ type Lock struct {
 	ctx    context.Context
 	cancel context.CancelCauseFunc
 	done   chan struct{}
+	values valuesOnly // ctx's parent: the acquiring context's values (lock_context.go)
 
 	// writing is a one-slot semaphore that serialises this lock's store
 	// writes (heartbeat, release, data change): each write's expected
@@ -45,10 +46,15 @@ type Lock struct {
 	beatSent      time.Time // a heartbeat write is in flight since then
 }
 
-func newLock(c *Client, name string, a acquireConfig, rec backend.Record, sentAt time.Time) *Lock {
+// newLock builds the Lock of an acquisition made under ctx. Its Context
+// keeps ctx's values (trace IDs, request-scoped loggers) for the work run
+// under the lock, but not its cancellation: a lock outlives the Acquire
+// call, and its Context ends only when the lock does.
+func newLock(ctx context.Context, c *Client, name string, a acquireConfig, rec backend.Record, sentAt time.Time) *Lock {
 	l := &Lock{c: c, key: rec.Key, name: name, token: rec.Token, opts: a, rec: rec, renewedAt: sentAt,
 		done: make(chan struct{}), writing: make(chan struct{}, 1)}
-	l.ctx, l.cancel = context.WithCancelCause(context.Background())
+	l.values.parent = c.lockParent(ctx)
+	l.ctx, l.cancel = context.WithCancelCause(&l.values)
 	if a.maxHold > 0 {
 		l.heldUntil = sentAt.Add(a.maxHold)
 	}
@@ -134,8 +140,9 @@ func (l *Lock) end(reason Reason, err error) bool {
 	l.c.forget(l)
 	l.cancel(err)
 	close(l.done)
+	l.c.observeEnded(l, reason, err)
 	if reason != 0 {
-		l.c.log.Warn("leaselock: lock lost", "key", l.key.String(), "reason", reason.String(), "err", err)
+		l.c.log.WarnContext(l.ctx, "leaselock: lock lost", "key", l.key.String(), "reason", reason.String(), "err", err)
 		if fn := l.opts.onLost; fn != nil {
 			l.c.callback(func() { fn(l, err) })
 		}

@@ -58,7 +58,7 @@ func (l *Lock) Release(ctx context.Context, opts ...ReleaseOption) error {
 	if err != nil {
 		return err
 	}
-	return l.releaseWith(ctx, r)
+	return l.observedRelease(ctx, r)
 }
 
 // CommitAndRelease applies the application's writes and releases the lock
@@ -80,7 +80,7 @@ func (l *Lock) CommitAndRelease(ctx context.Context, ops any, opts ...ReleaseOpt
 		return err
 	}
 	r.commit, r.ops = true, ops
-	return l.releaseWith(ctx, r)
+	return l.observedRelease(ctx, r)
 }
 
 func (l *Lock) releaseWith(ctx context.Context, r release) error {
@@ -147,7 +147,7 @@ func (c *Client) releaseRecord(ctx context.Context, l *Lock, r release) error {
 			// record is released, but the hold had already ended.
 			return l.Err()
 		}
-		c.log.Debug("leaselock: released", "key", l.key.String(), "token", l.token)
+		c.log.DebugContext(ctx, "leaselock: released", "key", l.key.String(), "token", l.token)
 		return nil
 	case s.outcome == refused && s.current != nil && s.current.Version == cur.Version:
 		if err := l.Err(); err != nil {
