@@ -138,9 +138,9 @@ func (l *Lock) end(reason Reason, err error) bool {
 	l.mu.Unlock()
 
 	l.c.forget(l)
+	l.c.observeEnded(l, reason, err)
 	l.cancel(err)
 	close(l.done)
-	l.c.observeEnded(l, reason, err)
 	if reason != 0 {
 		l.c.log.WarnContext(l.ctx, "leaselock: lock lost", "key", l.key.String(), "reason", reason.String(), "err", err)
 		if fn := l.opts.onLost; fn != nil {

@@ -143,6 +143,8 @@ const (
 	// EventHeld: a new lock is held (not sent for a Reentrant repeat).
 	EventHeld EventKind = "held"
 	// EventEnded: a held lock ended: released, or lost (Reason says how).
+	// It is reported before Done is closed, so whoever waits on Done
+	// finds the end already counted.
 	EventEnded EventKind = "ended"
 	// EventWaiting: an Acquire found the key held by another owner; sent
 	// once per Acquire, when it first does. Holder names the owner.
