@@ -29,13 +29,19 @@ const (
 	KeyErrorType  = attribute.Key("error.type")
 )
 
-// attrCache keeps one measurement option per attribute combination. Every
-// value comes from a short fixed list (outcomes, operations, cause kinds,
-// error kinds), so the cache stays small, and recording a measurement
-// builds no attribute set.
+// attrCache keeps the measurement options of each attribute combination.
+// Every value comes from a short fixed list (outcomes, operations, cause
+// kinds, error kinds), so the cache stays small, and recording a
+// measurement builds no attribute set and no option slice.
 type attrCache struct {
 	mu sync.RWMutex
-	m  map[attrPair]metric.MeasurementOption
+	m  map[attrPair]*measureOpts
+}
+
+// measureOpts are one attribute set's options, as Add and Record take them.
+type measureOpts struct {
+	add []metric.AddOption
+	rec []metric.RecordOption
 }
 
 // attrPair is up to two attributes; an empty key is left out.
@@ -46,7 +52,7 @@ type attrPair struct {
 	v2 string
 }
 
-func (c *attrCache) opt(p attrPair) metric.MeasurementOption {
+func (c *attrCache) opt(p attrPair) *measureOpts {
 	c.mu.RLock()
 	opt, ok := c.m[p]
 	c.mu.RUnlock()
@@ -60,11 +66,12 @@ func (c *attrCache) opt(p attrPair) metric.MeasurementOption {
 	if p.k2 != "" {
 		kvs = append(kvs, p.k2.String(p.v2))
 	}
-	opt = metric.WithAttributeSet(attribute.NewSet(kvs...))
+	set := metric.WithAttributeSet(attribute.NewSet(kvs...))
+	opt = &measureOpts{add: []metric.AddOption{set}, rec: []metric.RecordOption{set}}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.m == nil {
-		c.m = map[attrPair]metric.MeasurementOption{}
+		c.m = map[attrPair]*measureOpts{}
 	}
 	c.m[p] = opt
 	return opt

@@ -89,21 +89,21 @@ func (o *Observer) record(ctx context.Context, op lock.Op, r lock.Result) {
 	switch op.Kind {
 	case lock.OpAcquire, lock.OpTryAcquire:
 		opt := o.attrs.opt(attrPair{KeyOperation, string(op.Kind), KeyOutcome, string(r.Outcome)})
-		in.acquireDuration.Record(ctx, r.Duration.Seconds(), opt)
+		in.acquireDuration.Record(ctx, r.Duration.Seconds(), opt.rec...)
 		if op.Kind == lock.OpAcquire {
-			in.acquireWait.Record(ctx, r.Wait.Seconds(), opt)
+			in.acquireWait.Record(ctx, r.Wait.Seconds(), opt.rec...)
 		}
 	case lock.OpRelease, lock.OpCommitRelease:
-		in.releases.Add(ctx, 1, o.attrs.opt(attrPair{KeyOperation, string(op.Kind), KeyOutcome, string(r.Outcome)}))
+		in.releases.Add(ctx, 1, o.attrs.opt(attrPair{KeyOperation, string(op.Kind), KeyOutcome, string(r.Outcome)}).add...)
 	case lock.OpWriteGuarded:
-		in.guardedWrites.Add(ctx, 1, o.attrs.opt(attrPair{k1: KeyOutcome, v1: string(r.Outcome)}))
+		in.guardedWrites.Add(ctx, 1, o.attrs.opt(attrPair{k1: KeyOutcome, v1: string(r.Outcome)}).add...)
 	case lock.OpHeartbeat:
-		in.heartbeatLatency.Record(ctx, r.Duration.Seconds(), o.attrs.opt(attrPair{k1: KeyOutcome, v1: string(r.Outcome)}))
+		in.heartbeatLatency.Record(ctx, r.Duration.Seconds(), o.attrs.opt(attrPair{k1: KeyOutcome, v1: string(r.Outcome)}).rec...)
 		switch r.Outcome {
 		case lock.OutcomeRenewed:
-			in.heartbeatLate.Record(ctx, r.LeaseAge.Seconds(), o.attrs.opt(attrPair{}))
+			in.heartbeatLate.Record(ctx, r.LeaseAge.Seconds(), o.attrs.opt(attrPair{}).rec...)
 		case lock.OutcomeError:
-			in.heartbeatFail.Add(ctx, 1, o.attrs.opt(attrPair{k1: KeyErrorType, v1: errorType(r.Err)}))
+			in.heartbeatFail.Add(ctx, 1, o.attrs.opt(attrPair{k1: KeyErrorType, v1: errorType(r.Err)}).add...)
 		}
 	case lock.OpStore:
 		p := attrPair{k1: KeyStoreOp, v1: string(op.Store)}
@@ -111,8 +111,8 @@ func (o *Observer) record(ctx context.Context, op lock.Op, r lock.Result) {
 			p.k2, p.v2 = KeyErrorType, string(r.Outcome)
 		}
 		opt := o.attrs.opt(p)
-		in.storeCalls.Add(ctx, 1, opt)
-		in.storeDuration.Record(ctx, r.Duration.Seconds(), opt)
+		in.storeCalls.Add(ctx, 1, opt.add...)
+		in.storeDuration.Record(ctx, r.Duration.Seconds(), opt.rec...)
 	}
 }
 
@@ -121,13 +121,13 @@ func (o *Observer) recordEvent(ctx context.Context, e lock.Event) {
 	in := &o.inst
 	switch e.Kind {
 	case lock.EventHeld:
-		in.locksHeld.Add(ctx, 1, o.attrs.opt(attrPair{}))
+		in.locksHeld.Add(ctx, 1, o.attrs.opt(attrPair{}).add...)
 	case lock.EventEnded:
-		in.locksHeld.Add(ctx, -1, o.attrs.opt(attrPair{}))
+		in.locksHeld.Add(ctx, -1, o.attrs.opt(attrPair{}).add...)
 		if e.Reason != 0 {
-			in.losses.Add(ctx, 1, o.attrs.opt(attrPair{KeyLossReason, lossReason(e.Reason), KeyLossCause, string(e.CauseKind)}))
+			in.losses.Add(ctx, 1, o.attrs.opt(attrPair{KeyLossReason, lossReason(e.Reason), KeyLossCause, string(e.CauseKind)}).add...)
 		}
 	case lock.EventResolved:
-		in.ambiguous.Add(ctx, 1, o.attrs.opt(attrPair{k1: KeyOutcome, v1: string(e.Outcome)}))
+		in.ambiguous.Add(ctx, 1, o.attrs.opt(attrPair{k1: KeyOutcome, v1: string(e.Outcome)}).add...)
 	}
 }

@@ -39,22 +39,29 @@ const (
 	EventResolved        = "leaselock.ambiguous.resolved" // on the span of the write's operation
 )
 
-// opSpan marks the contexts of this package's operation spans. Store calls
-// get spans only beneath one: calls made in the background (heartbeats,
-// handing back a lapsed lease) would otherwise each make a span under the
-// span the lock was acquired under, or a trace of their own.
+// opSpan marks the contexts of this package's recording operation spans.
+// Store calls get spans only beneath one: calls made in the background
+// (heartbeats, handing back a lapsed lease) would otherwise each make a
+// span under the span the lock was acquired under, or a trace of their
+// own; and beneath an operation that is not recorded (not sampled, or a
+// no-op provider) their spans would not be either.
 type opSpan struct{}
 
+// Span start options, made once: building them per span would allocate.
+var (
+	internalSpan = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindInternal)}
+	clientSpan   = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient)}
+)
+
 func (o *Observer) startSpan(ctx context.Context, op lock.Op) context.Context {
-	kind := trace.SpanKindInternal
-	var opts []trace.SpanStartOption
+	opts := internalSpan
 	name := opSpanNames[op.Kind]
 	switch op.Kind {
 	case lock.OpStore:
 		if ctx.Value(opSpan{}) == nil {
 			return ctx
 		}
-		name, kind = storeSpanNames[op.Store], trace.SpanKindClient
+		name, opts = storeSpanNames[op.Store], clientSpan
 		if name == "" {
 			name = "leaselock.store." + string(op.Store)
 		}
@@ -62,7 +69,7 @@ func (o *Observer) startSpan(ctx context.Context, op lock.Op) context.Context {
 		if !o.heartbeatSpans {
 			return ctx
 		}
-		opts = append(opts, trace.WithNewRoot())
+		opts = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindInternal), trace.WithNewRoot()}
 		if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
 			opts = append(opts, trace.WithLinks(trace.Link{SpanContext: sc}))
 		}
@@ -70,14 +77,13 @@ func (o *Observer) startSpan(ctx context.Context, op lock.Op) context.Context {
 	if name == "" {
 		name = "leaselock." + string(op.Kind)
 	}
-	ctx, span := o.tracer.Start(ctx, name, append(opts, trace.WithSpanKind(kind))...)
-	if span.IsRecording() {
-		span.SetAttributes(o.lockAttrs(op.Key, op.SortKey, op.Owner, op.Token)...)
-		if op.Kind == lock.OpStore {
-			span.SetAttributes(KeyStoreOp.String(string(op.Store)))
-		}
+	ctx, span := o.tracer.Start(ctx, name, opts...)
+	if !span.IsRecording() {
+		return ctx
 	}
+	span.SetAttributes(o.lockAttrs(op.Key, op.SortKey, op.Owner, op.Token)...)
 	if op.Kind == lock.OpStore {
+		span.SetAttributes(KeyStoreOp.String(string(op.Store)))
 		return ctx
 	}
 	return context.WithValue(ctx, opSpan{}, true)
