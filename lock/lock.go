@@ -92,7 +92,9 @@ func (l *Lock) Data() []byte {
 func (l *Lock) Done() <-chan struct{} { return l.done }
 
 // Context is cancelled when the lock ends; context.Cause gives Err.
-// Run the protected work under it.
+// It carries the values of the context passed to Acquire (trace spans,
+// request IDs), but neither its deadline nor its cancellation. Run the
+// protected work under it.
 func (l *Lock) Context() context.Context { return l.ctx }
 
 // Err is nil while the lock is held. Afterwards it is ErrReleased, or a
