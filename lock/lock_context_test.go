@@ -117,6 +117,7 @@ func TestLogsCarryTheCallersContext(t *testing.T) {
 		_, err = mem.Update(ctx, next, cur.Version)
 		require.NoError(t, err)
 		<-l.Done()
+		synctest.Wait() // the goroutine that ended it finishes its reports
 
 		h.mu.Lock()
 		defer h.mu.Unlock()

@@ -223,6 +223,7 @@ func TestObserverSeesLosses(t *testing.T) {
 			require.NoError(t, err)
 
 			<-l.Done()
+			synctest.Wait() // the goroutine that ended it finishes its reports
 			require.ErrorIs(t, l.Err(), lock.ErrStolen)
 			require.Equal(t, []string{"event ended k token=1 reason=1 cause=overwritten holder=mallory"},
 				rec.matching("event ended"))
@@ -240,6 +241,7 @@ func TestObserverSeesLosses(t *testing.T) {
 			require.NoError(t, err)
 			fs.on.Store(true)
 			<-l.Done()
+			synctest.Wait() // the goroutine that ended it finishes its reports
 			require.ErrorIs(t, l.Err(), lock.ErrExpired)
 			require.Equal(t, []string{"event ended k token=1 reason=2 cause=store_unavailable holder="},
 				rec.matching("event ended"))
@@ -256,6 +258,7 @@ func TestObserverSeesLosses(t *testing.T) {
 			require.NoError(t, err)
 			stop()
 			<-l.Done()
+			synctest.Wait() // the goroutine that ended it finishes its reports
 			require.Equal(t, []string{"event ended k token=1 reason=2 cause=work_ended holder="},
 				rec.matching("event ended"))
 		})

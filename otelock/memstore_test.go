@@ -91,6 +91,7 @@ func TestLossOnTheCallersSpan(t *testing.T) {
 
 		steal(t, ctx, mem, "k")
 		<-l.Done()
+		synctest.Wait() // the goroutine that ended it finishes its reports
 		work.End()
 		require.Equal(t, int64(1), tm.sum(t, otelock.MetricLosses, otelock.KeyLossReason.String("stolen"),
 			otelock.KeyLossCause.String("overwritten")))
@@ -140,6 +141,7 @@ func TestHeartbeatsThenExpiry(t *testing.T) {
 
 		store.down.Store(true)
 		<-l.Done()
+		synctest.Wait() // the goroutine that ended it finishes its reports
 		work.End()
 		failures := tm.sum(t, otelock.MetricHeartbeatFail, errType("unavailable"))
 		require.Positive(t, failures)
@@ -198,6 +200,7 @@ func TestWithoutKeys(t *testing.T) {
 		require.ErrorContains(t, err, secret, "the error itself still names the key")
 		steal(t, ctx, mem, secret)
 		<-l.Done()
+		synctest.Wait() // the goroutine that ended it finishes its reports
 		require.ErrorIs(t, l.Release(ctx), lock.ErrLockLost)
 		work.End()
 
