@@ -183,7 +183,7 @@ type Event struct {
 	Key     string
 	SortKey string
 	Owner   string // this client's owner name
-	Token   uint64 // the lock's fencing token; 0 for EventWaiting and EventResolved of an acquire
+	Token   uint64 // the lock's fencing token; 0 for EventWaiting and EventResolved
 
 	// EventEnded: Reason is 0 for a release, else Stolen or Expired; Err
 	// is what Lock.Err returns (ErrReleased or a *LostError); CauseKind
