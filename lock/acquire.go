@@ -22,7 +22,7 @@ var ErrNoRecord = errors.New("lock: no record for key")
 // back after the lease it granted has ended, Acquire hands the key back and
 // fails with a *LostError (errors.Is ErrExpired).
 func (c *Client) Acquire(ctx context.Context, key string, opts ...AcquireOption) (*Lock, error) {
-	return c.acquire(ctx, key, opts, true)
+	return c.observedAcquire(ctx, key, opts, true)
 }
 
 // TryAcquire is Acquire without waiting: if another owner holds the key and
@@ -30,7 +30,7 @@ func (c *Client) Acquire(ctx context.Context, key string, opts ...AcquireOption)
 // Observations from earlier calls count, so calling TryAcquire once per
 // poll period takes over a dead lock after one lease.
 func (c *Client) TryAcquire(ctx context.Context, key string, opts ...AcquireOption) (*Lock, error) {
-	return c.acquire(ctx, key, opts, false)
+	return c.observedAcquire(ctx, key, opts, false)
 }
 
 func (c *Client) acquire(ctx context.Context, name string, opts []AcquireOption, wait bool) (*Lock, error) {
@@ -78,6 +78,7 @@ func (c *Client) acquire(ctx context.Context, name string, opts []AcquireOption,
 			sentAt := c.clk.Now()
 			c.stamp(&req.Record, sentAt)
 			got, err := c.store.Acquire(ctx, req)
+			c.noteRoundTrip(c.clk.Since(sentAt))
 			s := c.settle(ctx, key, req.Record.Version, err)
 			switch s.outcome {
 			case applied:
@@ -130,7 +131,7 @@ func (c *Client) acquire(ctx context.Context, name string, opts []AcquireOption,
 		}
 		seenFor := c.observe(key, *cur)
 		if seenFor >= cur.LeaseDuration || c.wallExpired(*cur) {
-			c.log.Info("leaselock: taking over expired lease", "key", key.String(), "owner", cur.Owner)
+			c.log.InfoContext(ctx, "leaselock: taking over expired lease", "key", key.String(), "owner", cur.Owner)
 			expect, write = cur.Version, true
 			continue
 		}
@@ -143,6 +144,7 @@ func (c *Client) acquire(ctx context.Context, name string, opts []AcquireOption,
 		if !wait {
 			return nil, held
 		}
+		c.waiting(ctx, key, cur)
 		if a.waitLimited {
 			if deadline == nil {
 				d := c.clk.Now().Add(cur.LeaseDuration - seenFor + a.additional)
@@ -210,7 +212,7 @@ func (c *Client) retryable(ctx context.Context, key backend.Key, err error, wait
 	if err := c.checkOpen(); err != nil {
 		return err
 	}
-	c.log.Debug("leaselock: store unavailable; retrying", "key", key.String(), "err", err)
+	c.log.DebugContext(ctx, "leaselock: store unavailable; retrying", "key", key.String(), "err", err)
 	if err := c.sleep(ctx, c.cfg.poll); err != nil {
 		return fmt.Errorf("lock: acquire %q: %w", key, err)
 	}
@@ -219,15 +221,16 @@ func (c *Client) retryable(ctx context.Context, key backend.Key, err error, wait
 
 // adopt turns an acquired record into a held Lock and starts heartbeating.
 func (c *Client) adopt(ctx context.Context, name string, a *acquireConfig, rec backend.Record, sentAt time.Time, contended bool) (*Lock, error) {
-	l := newLock(c, name, a, rec, sentAt)
+	l := newLock(ctx, c, name, a, rec, sentAt)
 	l.contended = contended
 	if err := c.track(l); err != nil {
 		// Closed while we acquired: give the key back rather than leak it.
 		_ = c.releaseRecord(context.WithoutCancel(ctx), l, release{del: a.deleteOnRel || c.deletes})
 		return nil, err
 	}
+	c.observeHeld(ctx, l)
 	if c.debugOn() {
-		c.log.Debug("leaselock: acquired", "key", rec.Key.String(), "token", rec.Token)
+		c.log.DebugContext(ctx, "leaselock: acquired", "key", rec.Key.String(), "token", rec.Token)
 	}
 	c.sched.add(l)
 	return l, nil

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/benbjohnson/clock"
@@ -30,6 +31,7 @@ type Client struct {
 	held     map[backend.Key]*Lock
 	seen     *observations           // remembered across Acquire calls
 	handOffs map[backend.Key]handOff // keys this client released (fair.go)
+	rtt      atomic.Int64            // average store write round trip, ns (fair.go)
 
 	callbacks sync.WaitGroup
 }
@@ -48,6 +50,7 @@ func New(store backend.Store, opts ...Option) (*Client, error) {
 	c := &Client{store: store, cfg: cfg, clk: cfg.clk, log: cfg.log, closing: make(chan struct{}),
 		deletes: releasesByDelete(store),
 		held:    map[backend.Key]*Lock{}, seen: newObservations()}
+	c.store = c.observeStore(store)
 	c.sched = newScheduler(c)
 	return c, nil
 }

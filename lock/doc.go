@@ -24,5 +24,11 @@
 // cancelled, Err says why (stolen, expired or released) and the OnLost
 // callback runs. OnDanger warns before the lease runs out locally.
 //
+// WithObserver installs an Observer, told of every operation, store call
+// and change in a lock's life: the seam for metrics and traces (package
+// otelock implements it with OpenTelemetry; docs/observability.md). Logs
+// (WithLogger) carry the caller's context, and a Lock's Context keeps the
+// values of the context it was acquired with.
+//
 // See docs/safety.md for the algorithm and the argument for each invariant.
 package lock

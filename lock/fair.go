@@ -19,19 +19,39 @@ import (
 //     before trying again: every waiter polls once in that window, and the
 //     first to poll takes the key;
 //   - a client that took a key straight back maxStreak times in a row
-//     pauses a tenth of a poll period before the next time: a waiter it
-//     never saw cannot win the gap between a release and an immediate
-//     re-acquire (its read and its write cost two round trips to the
-//     releaser's one), but it can win that pause. Once it has, the former
-//     holder has waited itself, and yields fully from then on.
+//     pauses a few store round trips (at most a tenth of a poll period)
+//     before the next time: a waiter it never saw cannot win the gap
+//     between a release and an immediate re-acquire (its read and its
+//     write cost two round trips to the releaser's one), but it can win
+//     that pause. Once it has, the former holder has waited itself, and
+//     yields fully from then on.
 //
 // Yielding costs no request; TryAcquire never yields. An uncontended loop
-// on one key pays the short pause once per maxStreak cycles.
+// on one key pays the short pause once per maxStreak cycles: nothing on an
+// in-memory store, whose round trip is below minPause.
 
 const (
-	maxStreak = 4    // immediate re-acquisitions before a short pause
-	maxYields = 4096 // keys remembered; past it the oldest go (less polite, never unsafe)
+	maxStreak    = 4                     // immediate re-acquisitions before a short pause
+	pauseTrips   = 8                     // the short pause, in store round trips
+	minPause     = 50 * time.Microsecond // shorter pauses are skipped: no waiter could use them
+	maxYields    = 4096                  // keys remembered; past it the oldest go (less polite, never unsafe)
+	rttSmoothing = 8                     // the round-trip average moves by 1/8 of each sample
 )
+
+// noteRoundTrip folds one store write's duration into the client's
+// average round trip.
+func (c *Client) noteRoundTrip(d time.Duration) {
+	for {
+		old := c.rtt.Load()
+		next := int64(d)
+		if old != 0 {
+			next = old + (int64(d)-old)/rttSmoothing
+		}
+		if c.rtt.CompareAndSwap(old, next) {
+			return
+		}
+	}
+}
 
 // handOff is what a client remembers of a key it released.
 type handOff struct {
@@ -91,5 +111,9 @@ func (c *Client) yieldFor(key backend.Key) time.Duration {
 	}
 	h.streak = 0
 	c.handOffs[key] = h
-	return c.cfg.poll/10 - min(since, c.cfg.poll/10)
+	pause := min(c.cfg.poll/10, pauseTrips*time.Duration(c.rtt.Load()))
+	if pause < minPause {
+		return 0
+	}
+	return pause - min(since, pause)
 }

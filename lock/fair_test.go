@@ -86,23 +86,29 @@ func TestFairHandOff(t *testing.T) {
 }
 
 // TestSoleClientReacquiresAtOnce: a client that saw no contention takes a
-// key it just released again without delay, but for a tenth of a poll
-// period once every few times (a waiter it never saw gets a window).
+// key it just released again without delay, but for a pause of a few
+// store round trips once every few times (a waiter it never saw gets a
+// window); on an in-memory store, whose round trip is nothing, never.
 func TestSoleClientReacquiresAtOnce(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ctx := context.Background()
-		c := newClient(t, memstore.New(), "alone")
-		var waits []time.Duration
-		for range 9 {
-			start := time.Now()
-			l, err := c.Acquire(ctx, "k")
-			require.NoError(t, err)
-			waits = append(waits, time.Since(start))
-			require.NoError(t, l.Release(ctx))
+		waits := func(s backend.Store) []time.Duration {
+			c := newClient(t, s, "alone")
+			var out []time.Duration
+			for range 9 {
+				start := time.Now()
+				l, err := c.Acquire(ctx, "k")
+				require.NoError(t, err)
+				out = append(out, time.Since(start))
+				require.NoError(t, l.Release(ctx))
+			}
+			_, err := c.TryAcquire(ctx, "k")
+			require.NoError(t, err, "TryAcquire never yields")
+			return out
 		}
-		short := lock.DefaultPollPeriod / 10
-		require.Equal(t, []time.Duration{0, 0, 0, 0, short, 0, 0, 0, short}, waits)
-		_, err := c.TryAcquire(ctx, "k")
-		require.NoError(t, err, "TryAcquire never yields")
+		require.Equal(t, make([]time.Duration, 9), waits(memstore.New()))
+		ms := time.Millisecond
+		require.Equal(t, []time.Duration{ms, ms, ms, ms, 9 * ms, ms, ms, ms, 9 * ms},
+			waits(slowStore{memstore.New(), ms}), "8 round trips every fourth time")
 	})
 }

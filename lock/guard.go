@@ -18,6 +18,13 @@ import (
 // unknown explains it: then the lock ends as released). A failure of the
 // application's own conditions is returned as the store reports it.
 func (l *Lock) WriteGuarded(ctx context.Context, ops any) error {
+	if o := l.c.cfg.observer; o != nil {
+		return l.observedWriteGuarded(o, ctx, ops)
+	}
+	return l.writeGuarded(ctx, ops)
+}
+
+func (l *Lock) writeGuarded(ctx context.Context, ops any) error {
 	if err := l.Err(); err != nil {
 		return err
 	}

@@ -37,7 +37,7 @@ func (l *Lock) Heartbeat(ctx context.Context, opts ...HeartbeatOption) error {
 	if h.setData {
 		data = &h.data
 	}
-	return l.c.renew(ctx, l, data)
+	return l.c.beat(ctx, l, data)
 }
 
 // backgroundBeat is one scheduled heartbeat, run by a worker.
@@ -64,7 +64,7 @@ func (c *Client) backgroundBeat(l *Lock) {
 	// stretch it: a write that took longer than a period is followed by
 	// the next one at once.
 	start := c.clk.Now()
-	err := c.renew(l.Context(), l, nil)
+	err := c.beat(l.Context(), l, nil)
 	next := start.Add(c.sched.jitter(c.cfg.heartbeat))
 	if err != nil {
 		l.setStopCause(err)
@@ -182,7 +182,8 @@ func (c *Client) leaseEvent(l *Lock, gen uint64, expire bool) {
 			c.sched.lapse(l)
 		}
 	case fireDanger:
-		c.log.Warn("leaselock: lock in danger: lease not renewed within safe time", "key", l.key.String())
+		c.log.WarnContext(l.valuesCtx(), "leaselock: lock in danger: lease not renewed within safe time", "key", l.key.String())
+		c.observeDanger(l)
 		fn := l.opts.onDanger
 		c.callback(func() { fn(l) })
 	}
@@ -209,7 +210,7 @@ func (c *Client) releaseLapsed(l *Lock) {
 		c.stamp(&next, c.clk.Now())
 		_, err := c.store.Update(ctx, next, cur.Version)
 		if err == nil {
-			c.log.Debug("leaselock: released lapsed lease", "key", l.key.String())
+			c.log.DebugContext(l.valuesCtx(), "leaselock: released lapsed lease", "key", l.key.String())
 			return
 		}
 		// A heartbeat whose outcome was unknown may have landed after all.

@@ -19,6 +19,7 @@ type Lock struct {
 	// waited; its release then yields the key to waiters (fair.go).
 	contended bool
 	opts      *acquireConfig // read-only; shared by every lock acquired without options
+	values    valuesOnly     // its Context's parent: the acquiring context's values (lock_context.go)
 
 	// writing is a one-slot semaphore that serialises this lock's store
 	// writes (heartbeat, release, data change): each write's expected
@@ -51,9 +52,14 @@ type Lock struct {
 	beatSent      time.Time // a heartbeat write is in flight since then
 }
 
-func newLock(c *Client, name string, a *acquireConfig, rec backend.Record, sentAt time.Time) *Lock {
+// newLock builds the Lock of an acquisition made under ctx. Its Context
+// keeps ctx's values (trace IDs, request-scoped loggers) for the work run
+// under the lock, but not its cancellation: a lock outlives the Acquire
+// call, and its Context ends only when the lock does.
+func newLock(ctx context.Context, c *Client, name string, a *acquireConfig, rec backend.Record, sentAt time.Time) *Lock {
 	l := &Lock{c: c, key: rec.Key, name: name, token: rec.Token, opts: a, rec: rec, renewedAt: sentAt,
 		writing: make(chan struct{}, 1), slot: slot{index: -1, ready: -1}}
+	l.values.parent = c.lockParent(ctx)
 	if a.maxHold > 0 {
 		l.heldUntil = sentAt.Add(a.maxHold)
 	}
@@ -101,18 +107,25 @@ func (l *Lock) Done() <-chan struct{} {
 }
 
 // Context is cancelled when the lock ends; context.Cause gives Err.
-// Run the protected work under it.
+// It carries the values of the context passed to Acquire (trace spans,
+// request IDs), but neither its deadline nor its cancellation. Run the
+// protected work under it.
 func (l *Lock) Context() context.Context {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.ctx == nil {
-		l.ctx, l.cancel = context.WithCancelCause(context.Background())
+		l.ctx, l.cancel = context.WithCancelCause(&l.values)
 		if l.ended {
 			l.cancel(l.err)
 		}
 	}
 	return l.ctx
 }
+
+// valuesCtx is a context with the acquiring context's values and no
+// cancellation, for logs and observer events about the lock: it needs no
+// allocation, unlike Context on first use.
+func (l *Lock) valuesCtx() context.Context { return &l.values }
 
 // Err is nil while the lock is held. Afterwards it is ErrReleased, or a
 // *LostError (errors.Is ErrLockLost, and ErrStolen or ErrExpired).
@@ -158,6 +171,7 @@ func (l *Lock) end(reason Reason, err error) bool {
 	l.mu.Unlock()
 
 	l.c.forget(l)
+	l.c.observeEnded(l, reason, err)
 	if cancelWrite != nil {
 		cancelWrite(err)
 	}
@@ -168,7 +182,7 @@ func (l *Lock) end(reason Reason, err error) bool {
 		close(done)
 	}
 	if reason != 0 {
-		l.c.log.Warn("leaselock: lock lost", "key", l.key.String(), "reason", reason.String(), "err", err)
+		l.c.log.WarnContext(l.valuesCtx(), "leaselock: lock lost", "key", l.key.String(), "reason", reason.String(), "err", err)
 		if fn := l.opts.onLost; fn != nil {
 			l.c.callback(func() { fn(l, err) })
 		}

@@ -36,6 +36,7 @@ type config struct {
 	workers   int
 	clk       clock.Clock
 	log       *slog.Logger
+	observer  Observer // nil: none (observer.go)
 }
 
 // WithOwner names this client on the records it writes. Default: the host

@@ -66,7 +66,7 @@ func (l *Lock) Release(ctx context.Context, opts ...ReleaseOption) error {
 	if err != nil {
 		return err
 	}
-	return l.releaseWith(ctx, r)
+	return l.observedRelease(ctx, r)
 }
 
 // CommitAndRelease applies the application's writes and releases the lock
@@ -88,7 +88,7 @@ func (l *Lock) CommitAndRelease(ctx context.Context, ops any, opts ...ReleaseOpt
 		return err
 	}
 	r.commit, r.ops = true, ops
-	return l.releaseWith(ctx, r)
+	return l.observedRelease(ctx, r)
 }
 
 func (l *Lock) releaseWith(ctx context.Context, r release) error {
@@ -156,7 +156,7 @@ func (c *Client) releaseRecord(ctx context.Context, l *Lock, r release) error {
 			return l.Err()
 		}
 		if c.debugOn() {
-			c.log.Debug("leaselock: released", "key", l.key.String(), "token", l.token)
+			c.log.DebugContext(ctx, "leaselock: released", "key", l.key.String(), "token", l.token)
 		}
 		c.released(l.key, l.contended)
 		return nil

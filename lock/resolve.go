@@ -43,11 +43,11 @@ func (c *Client) settle(ctx context.Context, key backend.Key, wrote string, err 
 	switch {
 	case errors.As(err, &ce):
 		if ce.Current != nil && ce.Current.Version == wrote {
-			return settled{outcome: applied, current: ce.Current}
+			return c.resolved(ctx, key, settled{outcome: applied, current: ce.Current}, true)
 		}
-		return settled{outcome: refused, current: ce.Current, mayHaveLanded: ce.MaybeApplied}
+		return c.resolved(ctx, key, settled{outcome: refused, current: ce.Current, mayHaveLanded: ce.MaybeApplied}, ce.MaybeApplied)
 	case errors.Is(err, backend.ErrAmbiguous):
-		return c.readBack(ctx, key, wrote, err)
+		return c.resolved(ctx, key, c.readBack(ctx, key, wrote, err), true)
 	default:
 		return settled{outcome: notSent, err: err}
 	}

@@ -31,6 +31,10 @@ go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 echo "==> nested module internal/dynamodblocal (DynamoDB Local via testcontainers)"
 (cd internal/dynamodblocal && go vet ./... && go test -race -count=1 -timeout 10m "$@" ./...)
 
+echo "==> nested module otelock (OpenTelemetry instrumentation; its tests use the test servers)"
+(cd otelock && go vet ./... && go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./... &&
+	LEASELOCK_REQUIRE_SERVERS=1 GORACE="${GORACE:-atexit_sleep_ms=0}" go test -race -count=1 -timeout 10m "$@" ./...)
+
 echo "==> go test -race"
 export LEASELOCK_REQUIRE_SERVERS=1
 export GORACE="${GORACE:-atexit_sleep_ms=0}" # race-built helper processes exit at once
