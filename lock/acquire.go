@@ -78,7 +78,7 @@ func (c *Client) acquire(ctx context.Context, name string, opts []AcquireOption,
 			sentAt := c.clk.Now()
 			c.stamp(&req.Record, sentAt)
 			got, err := c.store.Acquire(ctx, req)
-			c.noteRoundTrip(c.clk.Since(sentAt))
+			c.noteRoundTrip(c.clk.Since(sentAt), err)
 			s := c.settle(ctx, key, req.Record.Version, err)
 			switch s.outcome {
 			case applied:

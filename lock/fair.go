@@ -1,6 +1,7 @@
 package lock
 
 import (
+	"errors"
 	"time"
 
 	"github.com/leaselock/leaselock/backend"
@@ -39,8 +40,12 @@ const (
 )
 
 // noteRoundTrip folds one store write's duration into the client's
-// average round trip.
-func (c *Client) noteRoundTrip(d time.Duration) {
+// average round trip, if the store answered it (success or conflict): a
+// timeout measures the deadline, not the store.
+func (c *Client) noteRoundTrip(d time.Duration, err error) {
+	if err != nil && !errors.Is(err, backend.ErrConflict) {
+		return
+	}
 	for {
 		old := c.rtt.Load()
 		next := int64(d)

@@ -102,6 +102,7 @@ func (c *Client) renew(ctx context.Context, l *Lock, data *[]byte) error {
 		l.addPending(next.Version, sentAt)
 		l.setBeatSent(sentAt)
 		got, err := c.store.Update(ctx, next, cur.Version)
+		c.noteRoundTrip(c.clk.Since(sentAt), err)
 		s := c.settle(ctx, l.key, next.Version, err)
 		l.setBeatSent(time.Time{})
 		switch s.outcome {

@@ -226,6 +226,16 @@ func (s *scheduler) loop() {
 		if s.byTime.len() > 0 {
 			wait = s.byTime.min().slot.at.Sub(now)
 		}
+		// A heartbeat that cannot be answered before its lease ends (less
+		// than two round trips left) would only take a worker from locks
+		// that can still be saved: under overload the most urgent locks
+		// are the ones already lost, and renewing them first would make
+		// every other lock late too. Those expire, with the queue's
+		// lateness as their cause.
+		doomed := 2 * time.Duration(s.c.rtt.Load())
+		for s.ready.len() > 0 && s.ready.min().slot.expireAt.Sub(now) < doomed {
+			s.ready.remove(s.ready.min())
+		}
 		var next job
 		if s.ready.len() > 0 {
 			next = job{l: s.ready.min()}
