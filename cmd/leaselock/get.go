@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -35,6 +34,7 @@ func runGet(ctx context.Context, e *env, args []string) error {
 	storeURL := storeFlag(fs)
 	sortKey := fs.String("sort", "", "the lock's sort `key` (tables with a sort key)")
 	asJSON := fs.Bool("json", false, "print JSON")
+	timeout := timeoutFlag(fs)
 	pos, _, err := parse(e, fs, getHelp, args, 0)
 	if err != nil {
 		return err
@@ -42,23 +42,22 @@ func runGet(ctx context.Context, e *env, args []string) error {
 	if len(pos) != 1 {
 		return usageErr(cmd, "want exactly one KEY, got %d arguments", len(pos))
 	}
-	st, err := openStore(ctx, e, cmd, *storeURL)
+	if err := checkTimeout(cmd, *timeout); err != nil {
+		return err
+	}
+	spec, err := resolveStoreURL(e, cmd, *storeURL)
 	if err != nil {
 		return err
 	}
-	if err := st.check(ctx); err != nil {
-		return err
+	if err := checkKeys(spec, pos[0], *sortKey, false); err != nil {
+		return usageErr(cmd, "%v", err)
 	}
+	ctx, cancel := withTimeout(ctx, *timeout)
+	defer cancel()
 	key := backend.Key{Partition: pos[0], Sort: *sortKey}
-	rec, err := st.Get(ctx, key)
-	var v lockView
-	switch {
-	case errors.Is(err, backend.ErrNotFound):
-		v = lockView{Key: key.Partition, Sort: key.Sort, State: "free"}
-	case err != nil:
-		return err
-	default:
-		v = viewOf(rec)
+	v, err := getView(ctx, e, spec, key)
+	if err != nil {
+		return timedOut(e, ctx, err)
 	}
 	if *asJSON {
 		enc := json.NewEncoder(e.stdout)
@@ -69,22 +68,41 @@ func runGet(ctx context.Context, e *env, args []string) error {
 	return nil
 }
 
+// getView reads one lock record; a missing record is state free.
+func getView(ctx context.Context, e *env, spec storeSpec, key backend.Key) (lockView, error) {
+	st, err := openStore(ctx, e, spec, attemptTimeout)
+	if err != nil {
+		return lockView{}, err
+	}
+	if err := st.check(ctx); err != nil {
+		return lockView{}, err
+	}
+	rec, err := st.Get(ctx, key)
+	switch {
+	case errors.Is(err, backend.ErrNotFound):
+		return lockView{Key: key.Partition, Sort: key.Sort, State: "free"}, nil
+	case err != nil:
+		return lockView{}, err
+	}
+	return viewOf(rec), nil
+}
+
 func printView(e *env, v lockView) {
 	w := e.stdout
 	row := func(k, val string) { fmt.Fprintf(w, "%-10s %s\n", k, val) }
-	row("key", v.Key)
+	row("key", shown(v.Key, msgWidth))
 	if v.Sort != "" {
-		row("sort key", v.Sort)
+		row("sort key", shown(v.Sort, msgWidth))
 	}
 	if v.State == "free" {
 		row("state", "free (no record)")
 		return
 	}
 	row("state", v.State)
-	row("owner", v.Owner)
-	row("token", strconv.FormatUint(v.Token, 10))
+	row("owner", shown(v.Owner, msgWidth))
+	row("token", tokenText(v))
 	row("lease", v.Lease)
-	row("version", v.Version)
+	row("version", shown(v.Version, msgWidth))
 	if v.WrittenAt != nil {
 		row("written", fmt.Sprintf("%s (%s, by the writer's clock)", v.WrittenAt.Format(time.RFC3339Nano), age(*v.WrittenAt, time.Now())))
 	}

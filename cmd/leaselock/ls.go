@@ -7,6 +7,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/leaselock/leaselock/backend"
+	"github.com/leaselock/leaselock/dynamostore"
 )
 
 const lsHelp = `
@@ -39,26 +40,73 @@ func runLs(ctx context.Context, e *env, args []string) error {
 	storeURL := storeFlag(fs)
 	partition := fs.String("partition", "", "list only the locks of this partition `key`")
 	asJSON := fs.Bool("json", false, "print a JSON array")
+	timeout := timeoutFlag(fs)
 	pos, _, err := parse(e, fs, lsHelp, args, 0)
 	if err != nil {
 		return err
 	}
 	if len(pos) > 0 {
-		return usageErr(cmd, "unexpected argument %q (use --partition KEY to list one key)", pos[0])
+		return usageErr(cmd, "unexpected argument %s (use --partition KEY to list one key)", shown(pos[0], msgWidth))
 	}
-	st, err := openStore(ctx, e, cmd, *storeURL)
+	if err := checkTimeout(cmd, *timeout); err != nil {
+		return err
+	}
+	if *partition != "" {
+		if err := checkKey("--partition", *partition, dynamostore.MaxPartitionKeyBytes, false); err != nil {
+			return usageErr(cmd, "%v", err)
+		}
+	}
+	spec, err := resolveStoreURL(e, cmd, *storeURL)
 	if err != nil {
 		return err
 	}
+	ctx, cancel := withTimeout(ctx, *timeout)
+	defer cancel()
+	views, err := listViews(ctx, e, spec, *partition)
+	if err != nil {
+		return timedOut(e, ctx, err)
+	}
+	if *asJSON {
+		enc := json.NewEncoder(e.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(views)
+	}
+	if len(views) == 0 {
+		fmt.Fprintln(e.stderr, "no locks")
+		return nil
+	}
+	withSort := spec.opts.SortKeyName != ""
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	if withSort {
+		fmt.Fprintln(tw, "KEY\tSORT\tOWNER\tTOKEN\tSTATE\tLEASE\tVERSION")
+	} else {
+		fmt.Fprintln(tw, "KEY\tOWNER\tTOKEN\tSTATE\tLEASE\tVERSION")
+	}
+	for _, v := range views {
+		key := shown(v.Key, columnWidth)
+		if withSort {
+			key += "\t" + shown(v.Sort, columnWidth)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", key, shown(v.Owner, columnWidth), tokenText(v), v.State, v.Lease, shown(v.Version, columnWidth))
+	}
+	return tw.Flush()
+}
+
+// listViews reads every lock record (or those of one partition key).
+func listViews(ctx context.Context, e *env, spec storeSpec, partition string) ([]lockView, error) {
+	st, err := openStore(ctx, e, spec, attemptTimeout)
+	if err != nil {
+		return nil, err
+	}
 	if err := st.check(ctx); err != nil {
-		return err
+		return nil, err
 	}
 	views := []lockView{}
-	req := backend.ListRequest{Partition: *partition}
+	req := backend.ListRequest{Partition: partition}
 	for {
 		page, err := st.List(ctx, req)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		for _, rec := range page.Records {
 			views = append(views, viewOf(rec))
@@ -69,28 +117,5 @@ func runLs(ctx context.Context, e *env, args []string) error {
 		req.PageToken = page.Next
 	}
 	sortViews(views)
-	if *asJSON {
-		enc := json.NewEncoder(e.stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(views)
-	}
-	if len(views) == 0 {
-		fmt.Fprintln(e.stderr, "no locks")
-		return nil
-	}
-	withSort := st.Options().SortKeyName != ""
-	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-	if withSort {
-		fmt.Fprintln(tw, "KEY\tSORT\tOWNER\tTOKEN\tSTATE\tLEASE\tVERSION")
-	} else {
-		fmt.Fprintln(tw, "KEY\tOWNER\tTOKEN\tSTATE\tLEASE\tVERSION")
-	}
-	for _, v := range views {
-		if withSort {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\n", v.Key, v.Sort, v.Owner, v.Token, v.State, v.Lease, v.Version)
-		} else {
-			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\n", v.Key, v.Owner, v.Token, v.State, v.Lease, v.Version)
-		}
-	}
-	return tw.Flush()
+	return views, nil
 }

@@ -40,6 +40,9 @@ func TestMain(m *testing.M) {
 	if len(os.Args) > 1 && os.Args[1] == childFlag {
 		os.Exit(childMain(os.Args[2:]))
 	}
+	if len(os.Args) > 1 && os.Args[1] == superviseCommand {
+		os.Exit(superviseMain(os.Args[2:]))
+	}
 	if os.Getenv(roleEnv) == "cli" {
 		os.Exit(run(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 	}

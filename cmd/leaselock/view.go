@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"sort"
+	"strconv"
 	"time"
 
 	"github.com/leaselock/leaselock/backend"
@@ -72,4 +73,22 @@ func age(t time.Time, now time.Time) string {
 		return fmt.Sprintf("%v in the future (clocks differ)", -d)
 	}
 	return fmt.Sprintf("%v ago", d)
+}
+
+// tokenText shows a record's fencing token. Records written only by
+// clients without fencing tokens (the Java lock client) carry none: that
+// is shown as such, not as a token 0 that no acquisition ever had.
+func tokenText(v lockView) string {
+	if v.Token == 0 {
+		return "no token"
+	}
+	return strconv.FormatUint(v.Token, 10)
+}
+
+// tokenPhrase is tokenText for a sentence: "token 7", or "no token".
+func tokenPhrase(token uint64) string {
+	if token == 0 {
+		return "no token"
+	}
+	return "token " + strconv.FormatUint(token, 10)
 }
