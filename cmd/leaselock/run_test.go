@@ -424,20 +424,34 @@ func TestRunStoreOutage(t *testing.T) {
 		}
 		requireContains(t, p.stderr.String(), "cannot reach the store", "timed out after 2s waiting for outage-wait: the store is unreachable")
 	})
-	t.Run("while holding", func(t *testing.T) {
-		t.Parallel()
-		proxy, endpoint := newCutProxy(t, te.srv.Endpoint)
-		viaProxy := "dynamodb://" + te.table + "?endpoint=" + endpoint
-		file := filepath.Join(t.TempDir(), "child")
-		p := startProcess(t, append([]string{"run", "--store", viaProxy, "--lease", "1s", "--heartbeat", "200ms",
-			"--grace", "300ms", "outage-hold", "--"}, childCommand("trap", file, "9")...)...)
-		eventually(t, 10*time.Second, "the command to start", fileContains(file, "ready"))
-		proxy.cutOff()
-		if code := p.wait(t, 20*time.Second); code != exitLockLost {
-			t.Fatalf("exit %d, want %d\nstderr:\n%s", code, exitLockLost, p.stderr.String())
+	for _, silent := range []bool{false, true} {
+		name := "while holding, connection refused"
+		if silent {
+			name = "while holding, store silent"
 		}
-		requireContains(t, p.stderr.String(), "cannot reach the store (dial tcp", "connection refused); retrying",
-			"the lease on outage-hold has not been renewed and lapses in", "stopping the command (SIGTERM; SIGKILL when it lapses)")
-		requireContains(t, string(must(os.ReadFile(file))), "got terminated")
-	})
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			proxy, endpoint := newCutProxy(t, te.srv.Endpoint)
+			viaProxy := "dynamodb://" + te.table + "?endpoint=" + endpoint
+			file := filepath.Join(t.TempDir(), "child")
+			key := fmt.Sprint("outage-hold-", silent)
+			p := startProcess(t, append([]string{"run", "--store", viaProxy, "--lease", "1s", "--heartbeat", "200ms",
+				"--grace", "300ms", key, "--"}, childCommand("trap", file, "9")...)...)
+			eventually(t, 10*time.Second, "the command to start", fileContains(file, "ready"))
+			if silent {
+				proxy.hang()
+			} else {
+				proxy.cutOff()
+			}
+			if code := p.wait(t, 20*time.Second); code != exitLockLost {
+				t.Fatalf("exit %d, want %d\nstderr:\n%s", code, exitLockLost, p.stderr.String())
+			}
+			requireContains(t, p.stderr.String(), "the lease on "+key+" has not been renewed and lapses in",
+				"stopping the command (SIGTERM; SIGKILL when it lapses)")
+			if !silent {
+				requireContains(t, p.stderr.String(), "cannot reach the store (dial tcp", "connection refused); retrying")
+			}
+			requireContains(t, string(must(os.ReadFile(file))), "got terminated")
+		})
+	}
 }

@@ -30,15 +30,16 @@ type waiter struct {
 	key string
 
 	mu        sync.Mutex
-	holder    string    // last holder seen while waiting
-	holderTok uint64    // and its token
-	waited    bool      // a holder was seen: the lock was not free at once
-	takeover  string    // owner whose expired lease we replaced
-	storeErr  error     // the store's last failure; nil once it answers
-	answered  bool      // the store has answered at least once
-	inflight  time.Time // when the oldest unanswered request was sent; zero if none
-	calls     int       // requests in flight
-	hungSaid  bool      // "no answer" was printed for the current hang
+	holder    string        // last holder seen while waiting
+	holderTok uint64        // and its token
+	waited    bool          // a holder was seen: the lock was not free at once
+	takeover  string        // owner whose expired lease we replaced
+	storeErr  error         // the store's last failure; nil once it answers
+	answered  bool          // the store has answered at least once
+	inflight  time.Time     // when the oldest unanswered request was sent; zero if none
+	calls     int           // requests in flight
+	hungSaid  bool          // "no answer" was printed for the current hang
+	hungFor   time.Duration // the last request that failed had waited this long; 0 after an answer
 	waitStart time.Time
 }
 
@@ -194,6 +195,8 @@ func (w *waiter) storeTrouble() string {
 	switch {
 	case w.calls > 0 && time.Since(w.inflight) >= hungAfter:
 		return fmt.Sprintf("the store has not answered for %v (%s)", time.Since(w.inflight).Round(100*time.Millisecond), w.where())
+	case w.hungFor > 0:
+		return fmt.Sprintf("the store has not answered for %v (%s)", w.hungFor.Round(100*time.Millisecond), w.where())
 	case w.storeErr != nil:
 		return fmt.Sprintf("the store is unreachable: %v", w.storeErr)
 	case w.holder == "":
@@ -212,15 +215,20 @@ func (w *waiter) where() string {
 // track runs one store request, keeping count of what is in flight and of
 // the store's last failure.
 func (w *waiter) track(call func() error) error {
+	start := time.Now()
 	w.mu.Lock()
 	if w.calls == 0 {
-		w.inflight = time.Now()
+		w.inflight = start
 	}
 	w.calls++
 	w.mu.Unlock()
 	err := call()
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	w.hungFor = 0
+	if took := time.Since(start); err != nil && took >= hungAfter {
+		w.hungFor = took
+	}
 	w.calls--
 	if w.calls == 0 {
 		w.inflight = time.Time{}
