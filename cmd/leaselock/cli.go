@@ -55,6 +55,7 @@ func commands() []command {
 		{"get", "show one lock", runGet},
 		{"release", "force-release another owner's lock (operators only)", runRelease},
 		{"run", "run a command while holding a lock (a distributed flock)", runRun},
+		{"hold", "take a lock and hold it until a signal; print its token", runHold},
 	}
 }
 

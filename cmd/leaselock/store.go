@@ -228,7 +228,7 @@ func openStore(ctx context.Context, e *env, spec storeSpec, attempt time.Duratio
 		return nil, fail(exitConfig, errors.New("no AWS region configured"),
 			"Add ?region=REGION to the store URL, or set AWS_REGION.")
 	case !validRegion(cfg.Region):
-		return nil, fail(exitConfig, fmt.Errorf("the AWS region %s (from AWS_REGION or the profile) is not a region name",
+		return nil, fail(exitConfig, fmt.Errorf("the AWS region %q (from AWS_REGION or the profile) is not a region name",
 			shown(cfg.Region, msgWidth)), "Set region= in the store URL, or fix AWS_REGION or the profile's region.")
 	}
 	if _, err := cfg.Credentials.Retrieve(ctx); err != nil {
