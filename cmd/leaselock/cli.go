@@ -56,6 +56,8 @@ func commands() []command {
 		{"release", "force-release another owner's lock (operators only)", runRelease},
 		{"run", "run a command while holding a lock (a distributed flock)", runRun},
 		{"hold", "take a lock and hold it until a signal; print its token", runHold},
+		{"completion", "print a shell completion script (bash, zsh or fish)", runCompletion},
+		{"version", "print leaselock's version", runVersion},
 	}
 }
 
@@ -70,6 +72,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	switch name {
 	case superviseCommand:
 		return superviseMain(args[1:])
+	case "-version", "--version":
+		return run(ctx, []string{"version"}, stdin, stdout, stderr)
 	case "-h", "-help", "--help", "help":
 		if len(args) > 1 && name == "help" {
 			return run(ctx, []string{args[1], "--help"}, stdin, stdout, stderr)
@@ -94,7 +98,7 @@ Usage: leaselock COMMAND [flags] [arguments]
 Commands:
 `)
 	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
 	}
 	fmt.Fprint(w, `
 Every command but demo works on a store named by --store URL, or by the

@@ -20,6 +20,7 @@ func TestHelp(t *testing.T) {
 	for _, args := range [][]string{
 		{"demo", "--help"}, {"table", "--help"}, {"table", "create", "--help"}, {"table", "describe", "-h"},
 		{"ls", "--help"}, {"get", "--help"}, {"release", "--help"}, {"run", "--help"}, {"help", "run"},
+		{"hold", "--help"}, {"completion", "--help"}, {"version", "--help"},
 	} {
 		r := cli(t, nil, args...)
 		requireCode(t, r, exitOK)
@@ -29,8 +30,8 @@ func TestHelp(t *testing.T) {
 		}
 	}
 	r = cli(t, nil, "run", "--help")
-	requireContains(t, r.stdout, "--timeout", "--lease", "--heartbeat", "--owner", "--grace",
-		"LEASELOCK_TOKEN", "75", "76", "64", "69", "78")
+	requireContains(t, r.stdout, "--timeout", "--lease", "--heartbeat", "--owner", "--grace", "--conflict-exit-code",
+		"LEASELOCK_TOKEN", "75", "76", "64", "69", "78", "process tree", "SIGKILL")
 }
 
 func TestUsageErrors(t *testing.T) {
