@@ -193,9 +193,10 @@ func TestJavaRecord(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := mustCLI(t, "get", "--store", te.url, "java-lock")
-	requireContains(t, r.stdout, "owner      java-host-1", "token      no token")
+	requireContains(t, r.stdout, "owner      java-host-1", "token      no token",
+		"written    unknown (written by a client that does not stamp its writes)")
 	r = mustCLI(t, "ls", "--store", te.url)
-	requireContains(t, r.stdout, "java-host-1  no token  held")
+	requireRow(t, r.stdout, "java-lock java-host-1 no token held 20s - 5b7f2c4e-0b7a-4c1e-9d55-3f0e1c2a9b10")
 	r = mustCLI(t, "release", "--force", "--yes", "--store", te.url, "java-lock")
 	requireContains(t, r.stdout, "token      no token",
 		"released java-lock (was held by java-host-1 with no token (written by a client without fencing tokens)); the next acquirer gets token 1")
