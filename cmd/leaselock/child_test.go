@@ -26,6 +26,7 @@ import (
 //	                  and a daemonize; append "ready" once both sleepers
 //	                  have logged their pids; sleep until killed
 //	background FILE   start a sleeper and exit 3 at once, leaving it behind
+//	pipes             print each inherited descriptor above 2 that is a pipe (Linux)
 func childMain(args []string) int {
 	if len(args) == 0 {
 		return 2
@@ -116,6 +117,12 @@ func childMain(args []string) int {
 				return 3
 			}
 			time.Sleep(5 * time.Millisecond)
+		}
+	case "pipes":
+		for fd := 3; fd < 64; fd++ {
+			if link, err := os.Readlink(fmt.Sprintf("/proc/self/fd/%d", fd)); err == nil && strings.HasPrefix(link, "pipe:") {
+				fmt.Printf("fd %d: %s\n", fd, link)
+			}
 		}
 	default:
 		return 2

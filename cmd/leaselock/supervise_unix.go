@@ -53,6 +53,10 @@ func superviseMain(args []string) int {
 		fmt.Fprintln(os.Stderr, "leaselock: __supervise is started by 'leaselock run' only")
 		return exitUsage
 	}
+	// The pipes are the supervisor's alone: the command must neither read
+	// run's control lines nor keep the report pipe open.
+	syscall.CloseOnExec(controlFD)
+	syscall.CloseOnExec(reportFD)
 	s := &supervisor{
 		grace:  *grace,
 		rep:    os.NewFile(reportFD, "report"),
@@ -96,10 +100,11 @@ func (s *supervisor) run(control *os.File, argv []string) int {
 		s.say("cannot become the subreaper of the command's processes: %v", err)
 	}
 	// Signals sent to leaselock's job reach the command through run; the
-	// supervisor must outlive them to clean up. Catching (not ignoring)
-	// them leaves the command's own dispositions at their defaults.
+	// supervisor must outlive them to clean up, and a closed stderr
+	// (SIGPIPE) too. Catching (not ignoring) them leaves the command's own
+	// dispositions at their defaults.
 	caught := make(chan os.Signal, 8)
-	signal.Notify(caught, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT)
+	signal.Notify(caught, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGPIPE)
 	chld := make(chan os.Signal, 1)
 	signal.Notify(chld, syscall.SIGCHLD)
 

@@ -85,7 +85,7 @@ func (s *supervised) read(rep *os.File, restore func()) {
 	var res childResult
 	done := false
 	sc := bufio.NewScanner(rep)
-	for sc.Scan() {
+	for !done && sc.Scan() {
 		verb, arg, _ := strings.Cut(sc.Text(), " ")
 		switch verb {
 		case "stopping":

@@ -167,3 +167,16 @@ func TestRunStopsLeftovers(t *testing.T) {
 		"the command outlived --grace 300ms: killing it")
 	requireContains(t, mustCLI(t, "get", "--store", te.url, "leftover").stdout, "state      released")
 }
+
+// TestRunCommandGetsNoPipes: the supervisor's control and report pipes are
+// not passed on to the command, which could otherwise read run's control
+// lines or hold the report pipe open.
+func TestRunCommandGetsNoPipes(t *testing.T) {
+	t.Parallel()
+	te := newTable(t, testservers.Dynalite, "")
+	r := cli(t, nil, append([]string{"run", "--store", te.url, "pipes", "--"}, childCommand("pipes")...)...)
+	requireCode(t, r, 0)
+	if r.stdout != "" {
+		t.Errorf("the command inherited pipes:\n%s", r.stdout)
+	}
+}
