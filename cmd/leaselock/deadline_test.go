@@ -3,7 +3,6 @@
 package main
 
 import (
-	"context"
 	"net"
 	"strings"
 	"testing"
@@ -52,7 +51,7 @@ func TestRunStoreHangsWhileWaiting(t *testing.T) {
 	te := newTable(t, testservers.Dynalite, "")
 	proxy, endpoint := newCutProxy(t, te.srv.Endpoint)
 	alice := te.holder(t, "alice", nil, time.Minute, 15*time.Second)
-	if _, err := alice.Acquire(context.Background(), "hang-wait"); err != nil {
+	if _, err := alice.Acquire(testCtx(t), "hang-wait"); err != nil {
 		t.Fatal(err)
 	}
 	p := startProcess(t, "run", "--store", "dynamodb://"+te.table+"?endpoint="+endpoint, "--timeout", "6s", "--poll", "50ms",

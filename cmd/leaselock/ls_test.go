@@ -22,13 +22,17 @@ func (te tableEnv) holder(t *testing.T, owner string, opts *dynamostore.Options,
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = c.Close(context.Background()) })
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		_ = c.Close(ctx)
+	})
 	return c
 }
 
 func TestLsAndGet(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
+	ctx := testCtx(t)
 	te := newTable(t, testservers.Dynalite, "")
 	alice := te.holder(t, "alice", nil, time.Minute, 15*time.Second)
 	bob := te.holder(t, "bob", nil, time.Minute, 15*time.Second)
@@ -102,7 +106,7 @@ func TestLsAndGet(t *testing.T) {
 
 func TestLsAndGetSortKey(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
+	ctx := testCtx(t)
 	te := newTable(t, testservers.Dynalite, "sk=part")
 	opts := &dynamostore.Options{SortKeyName: "part"}
 	alice := te.holder(t, "alice", opts, time.Minute, 15*time.Second)
@@ -145,7 +149,7 @@ func TestWrittenAt(t *testing.T) {
 // held for both.
 func TestWatch(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
+	ctx := testCtx(t)
 	te := newTable(t, testservers.Dynalite, "")
 	live := te.holder(t, "live", nil, time.Second, 100*time.Millisecond)
 	if _, err := live.Acquire(ctx, "alive"); err != nil {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"io"
 	"strings"
@@ -15,7 +14,7 @@ import (
 
 func TestReleaseForce(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
+	ctx := testCtx(t)
 	te := newTable(t, testservers.Dynalite, "")
 	st := te.store(t, nil)
 	alice := te.holder(t, "alice", nil, 2*time.Second, 100*time.Millisecond)
@@ -134,7 +133,7 @@ func (r *heartbeatThenYes) Read(p []byte) (int, error) {
 		return 0, io.EOF
 	}
 	r.done = true
-	if err := r.l.Heartbeat(context.Background()); err != nil {
+	if err := r.l.Heartbeat(testCtx(r.t)); err != nil {
 		r.t.Errorf("heartbeat: %v", err)
 	}
 	return copy(p, "yes\n"), nil

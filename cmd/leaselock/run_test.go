@@ -4,7 +4,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -54,7 +53,7 @@ func TestRunCommand(t *testing.T) {
 	t.Run("timeout and no-wait", func(t *testing.T) {
 		t.Parallel()
 		alice := te.holder(t, "alice", nil, time.Minute, 15*time.Second)
-		if _, err := alice.Acquire(context.Background(), "busy"); err != nil {
+		if _, err := alice.Acquire(testCtx(t), "busy"); err != nil {
 			t.Fatal(err)
 		}
 		start := time.Now()
@@ -382,7 +381,7 @@ func TestRunSignals(t *testing.T) {
 	t.Run("while waiting", func(t *testing.T) {
 		t.Parallel()
 		alice := te.holder(t, "alice", nil, time.Minute, 15*time.Second)
-		if _, err := alice.Acquire(context.Background(), "held"); err != nil {
+		if _, err := alice.Acquire(testCtx(t), "held"); err != nil {
 			t.Fatal(err)
 		}
 		p := startProcess(t, "run", "--store", te.url, "held", "--", "true")
@@ -411,7 +410,7 @@ func TestRunStoreOutage(t *testing.T) {
 		proxy, endpoint := newCutProxy(t, te.srv.Endpoint)
 		viaProxy := "dynamodb://" + te.table + "?endpoint=" + endpoint
 		alice := te.holder(t, "alice", nil, time.Minute, 15*time.Second)
-		if _, err := alice.Acquire(context.Background(), "outage-wait"); err != nil {
+		if _, err := alice.Acquire(testCtx(t), "outage-wait"); err != nil {
 			t.Fatal(err)
 		}
 		p := startProcess(t, "run", "--store", viaProxy, "--timeout", "2s", "--poll", "50ms", "outage-wait", "--", "true")

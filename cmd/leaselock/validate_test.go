@@ -136,7 +136,7 @@ func TestMessages(t *testing.T) {
 		te := newTable(t, testservers.Dynalite, "")
 		key := strings.Repeat("x", 2000)
 		alice := te.holder(t, "alice", nil, time.Minute, 15*time.Second)
-		if _, err := alice.Acquire(context.Background(), key); err != nil {
+		if _, err := alice.Acquire(testCtx(t), key); err != nil {
 			t.Fatal(err)
 		}
 		r := mustCLI(t, "ls", "--store", te.url)

@@ -41,6 +41,8 @@ type waiter struct {
 	hungSaid  bool          // "no answer" was printed for the current hang
 	hungFor   time.Duration // the last request that failed had waited this long; 0 after an answer
 	waitStart time.Time
+	// storeWhere names the opened store (table, region, endpoint).
+	storeWhere string
 }
 
 // errTimeout is the cause of the waiter's context when --timeout runs out.
@@ -123,6 +125,9 @@ func (w *waiter) get(wctx context.Context) (*lock.Client, *lock.Lock, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	w.mu.Lock()
+	w.storeWhere = st.where()
+	w.mu.Unlock()
 	// The table check retries while the store is unreachable, as the wait
 	// does: the docs promise that run retries until --timeout.
 	for {
@@ -205,9 +210,10 @@ func (w *waiter) storeTrouble() string {
 	return ""
 }
 
+// where names the store for messages; callers hold w.mu.
 func (w *waiter) where() string {
-	if w.e.where != "" {
-		return w.e.where
+	if w.storeWhere != "" {
+		return w.storeWhere
 	}
 	return "loading the AWS configuration"
 }
