@@ -27,10 +27,13 @@ type supervised struct {
 }
 
 // selfExe is this program's binary, to run as the supervisor. On Linux the
-// kernel's link survives the file being replaced by an upgrade.
+// kernel's link survives the file being replaced by an upgrade (where /proc
+// is mounted).
 func selfExe() (string, error) {
 	if runtime.GOOS == "linux" {
-		return "/proc/self/exe", nil
+		if _, err := os.Stat("/proc/self/exe"); err == nil {
+			return "/proc/self/exe", nil
+		}
 	}
 	return os.Executable()
 }
