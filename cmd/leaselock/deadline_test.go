@@ -87,3 +87,35 @@ func TestRunRetriesStartUp(t *testing.T) {
 	}
 	requireContains(t, p.stderr.String(), "the store answers again")
 }
+
+// TestRunWaitsOutASilentStore: without --timeout, a waiter whose store goes
+// silent keeps trying (each request times out and is retried on a new
+// connection), says so, and takes the lock once the store answers again
+// and the holder has let go.
+func TestRunWaitsOutASilentStore(t *testing.T) {
+	t.Parallel()
+	te := newTable(t, testservers.Dynalite, "")
+	proxy, endpoint := newCutProxy(t, te.srv.Endpoint)
+	alice := te.holder(t, "alice", nil, time.Minute, 15*time.Second)
+	l, err := alice.Acquire(testCtx(t), "silent-wait")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := startProcess(t, append([]string{"run", "--store", "dynamodb://" + te.table + "?endpoint=" + endpoint, "--lease", "4s",
+		"--poll", "50ms", "silent-wait", "--"}, childCommand("exit", "0")...)...)
+	eventually(t, 20*time.Second, "the run to wait", func() bool {
+		return strings.Contains(p.stderr.String(), "waiting for silent-wait, held by alice")
+	})
+	proxy.hang()
+	eventually(t, 30*time.Second, "the run to report the silence", func() bool {
+		return strings.Contains(p.stderr.String(), "cannot reach the store (no answer within the request timeout); retrying")
+	})
+	proxy.resume()
+	if err := l.Release(testCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+	if code := p.wait(t, 30*time.Second); code != 0 {
+		t.Fatalf("exit %d\nstderr:\n%s", code, p.stderr.String())
+	}
+	requireContains(t, p.stderr.String(), "no answer from the store for 2s", "the store answers again", "acquired silent-wait after")
+}

@@ -124,3 +124,10 @@ func (p *cutProxy) hang() {
 		s.Close()
 	}
 }
+
+// resume forwards new connections to the server again after hang.
+func (p *cutProxy) resume() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.hung = false
+}

@@ -28,6 +28,7 @@ type waiter struct {
 	cmd string
 	f   *lockFlags
 	key string
+	ctx context.Context // the wait's, then the hold's context: its end is not the store's failure; guarded by mu
 
 	mu        sync.Mutex
 	holder    string        // last holder seen while waiting
@@ -69,6 +70,7 @@ func (w *waiter) acquire(ctx context.Context, sigs <-chan os.Signal) (*lock.Clie
 		l   *lock.Lock
 		err error
 	}
+	w.ctx = wctx
 	res := make(chan result, 1)
 	go func() {
 		c, l, err := w.get(wctx)
@@ -103,6 +105,11 @@ wait:
 			return nil, nil, fail(signalExitCode(s.sig), fmt.Errorf("%v while waiting for %s", s.sig, w.name()), "")
 		}
 		w.reportAcquired(r.l)
+		// Heartbeats go on reporting store failures under the caller's
+		// context once the wait's has ended.
+		w.mu.Lock()
+		w.ctx = ctx
+		w.mu.Unlock()
 		return r.c, r.l, nil
 	}
 	if r.c != nil {
@@ -239,7 +246,7 @@ func (w *waiter) track(call func() error) error {
 	if w.calls == 0 {
 		w.inflight = time.Time{}
 	}
-	failing := err != nil && unavailable(err) && !errors.Is(err, context.Canceled) && !isCtxEnd(err)
+	failing := err != nil && unavailable(err) && w.ctx.Err() == nil
 	switch {
 	case failing && w.storeErr == nil:
 		w.say("cannot reach the store (%s); retrying", brief(err))
@@ -256,11 +263,6 @@ func (w *waiter) track(call func() error) error {
 		w.hungSaid = false
 	}
 	return err
-}
-
-// isCtxEnd reports an error that is only the waiter's own context ending.
-func isCtxEnd(err error) bool {
-	return errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, backend.ErrUnavailable)
 }
 
 // reportHang prints once per hang that a request has gone unanswered.
@@ -349,6 +351,7 @@ func (s *watchStore) Get(ctx context.Context, key backend.Key) (backend.Record, 
 	var err error
 	_ = s.w.track(func() error {
 		rec, err = s.Store.Get(ctx, key)
+		err = noAnswer(ctx, err)
 		if errors.Is(err, backend.ErrNotFound) {
 			return nil // an answer
 		}
@@ -364,6 +367,7 @@ func (s *watchStore) Acquire(ctx context.Context, req backend.AcquireRequest) (g
 	var ce *backend.ConflictError
 	_ = s.w.track(func() error {
 		got, err = s.Store.Acquire(ctx, req)
+		err = noAnswer(ctx, err)
 		if errors.As(err, &ce) {
 			return nil // an answer
 		}
@@ -390,4 +394,18 @@ func (s *watchStore) Update(ctx context.Context, rec backend.Record, expect stri
 		return err
 	})
 	return got, err
+}
+
+// noAnswer marks a request the SDK gave up on after its attempts timed out
+// (the store took the request and never answered) as the store being
+// unavailable, while the caller still waits: the engine then retries, as
+// for a refused connection. A read changed nothing, and a write the store
+// did not report ambiguous was not sent. The caller's own deadline is left
+// as it is.
+func noAnswer(ctx context.Context, err error) error {
+	if err == nil || ctx.Err() != nil || !errors.Is(err, context.DeadlineExceeded) ||
+		errors.Is(err, backend.ErrUnavailable) || errors.Is(err, backend.ErrAmbiguous) {
+		return err
+	}
+	return fmt.Errorf("%w: no answer: %w", backend.ErrUnavailable, err)
 }
