@@ -24,7 +24,7 @@ type direct struct {
 	stops chan struct{}
 }
 
-func startChild(e *env, argv, env []string, grace, _ time.Duration) (child, error) {
+func startChild(e *env, argv, env []string, grace, _, _ time.Duration) (child, error) {
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = e.stdin, e.stdout, e.stderr
 	cmd.Env = env

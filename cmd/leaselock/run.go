@@ -36,13 +36,15 @@ process (leaselock itself, in a process group of its own) starts the
 command and, on Linux, adopts every process the command starts, even
 those that leave its process group. Everything is stopped (SIGTERM, then
 SIGKILL after --grace) before the lock can pass to anyone else:
-  - when the lease has --grace left and has not been renewed (the store
-    is unreachable), with SIGKILL when it lapses;
+  - when the lease has not been renewed (the store is unreachable) and
+    has --grace left before the kill deadline, a twentieth of the lease
+    before it lapses; SIGKILL at the deadline;
   - when the lock is lost (an operator force-released it);
   - when leaselock itself dies, even by SIGKILL: SIGKILL comes at the
-    latest when the lease it last renewed lapses;
+    kill deadline of the lease it last renewed at the latest;
   - when the command exits: what it left running in the background.
-The lock is released only once nothing is left.
+The lock is released only once nothing is left. --grace is therefore at
+most 0.9 x lease - heartbeat.
 
 SIGINT, SIGTERM and SIGHUP are forwarded to the command (to its process
 group). A holder that dies without releasing is taken over once a waiter
@@ -114,19 +116,28 @@ func runRun(ctx context.Context, e *env, args []string) error {
 	return r.runLocked(ctx, l, argv, sigs)
 }
 
+// killMargin is how long before an unrenewed lease lapses the command's
+// tree must be dead: the local lease already ends before any waiter may
+// take over (the 1% drift allowance), and this margin covers a supervisor
+// whose timer fires late on a busy host.
+func killMargin(lease time.Duration) time.Duration { return lease / 20 }
+
+// maxGrace is the longest --grace for a lease: SIGTERM comes when an
+// unrenewed lease has --grace (plus the kill margin) left, and that must
+// come after at least one heartbeat was due, with room to spare.
+func maxGrace(lease, beat time.Duration) time.Duration { return lease - beat - lease/10 }
+
 // checkGrace validates --grace against the lease and fills in its default.
-// SIGTERM comes when an unrenewed lease has --grace left, so --grace must
-// leave room for at least one heartbeat first.
 func checkGrace(cmd string, grace *time.Duration, lease, beat time.Duration) error {
 	switch {
 	case *grace < 0:
 		return usageErr(cmd, "durations must not be negative")
 	case *grace == 0:
 		*grace = min(lease/4, 10*time.Second)
-	case *grace >= lease-beat:
+	case *grace > maxGrace(lease, beat):
 		return usageErr(cmd, "--grace %v is too long for --lease %v with --heartbeat %v: the command gets SIGTERM when "+
-			"an unrenewed lease has --grace left, which must come after a heartbeat was due (--grace below %v)",
-			*grace, lease, beat, lease-beat)
+			"an unrenewed lease has --grace left, which must come well after a heartbeat was due (at most %v)",
+			*grace, lease, beat, maxGrace(lease, beat))
 	}
 	return nil
 }
@@ -163,7 +174,7 @@ func (r *runner) runLocked(ctx context.Context, l *lock.Lock, argv []string, sig
 	if l.SortKey() != "" {
 		env = append(env, "LEASELOCK_SORT_KEY="+l.SortKey())
 	}
-	c, err := startChild(r.e, argv, env, r.grace, l.LeaseRemaining())
+	c, err := startChild(r.e, argv, env, r.grace, l.LeaseRemaining(), killMargin(r.lease))
 	if err != nil {
 		relErr := releaseLock(ctx, l, r.lease)
 		return fail(exitSoftware, errors.Join(fmt.Errorf("cannot start the command's supervisor: %w", err), relErr), "")

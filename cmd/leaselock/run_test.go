@@ -445,8 +445,8 @@ func TestRunStoreOutage(t *testing.T) {
 			if code := p.wait(t, 20*time.Second); code != exitLockLost {
 				t.Fatalf("exit %d, want %d\nstderr:\n%s", code, exitLockLost, p.stderr.String())
 			}
-			requireContains(t, p.stderr.String(), "the lease on "+key+" has not been renewed and lapses in",
-				"stopping the command (SIGTERM; SIGKILL when it lapses)")
+			requireContains(t, p.stderr.String(), "the lease on "+key+" has not been renewed: stopping the command (SIGTERM; SIGKILL in",
+				"before the lease lapses)")
 			if !silent {
 				requireContains(t, p.stderr.String(), "cannot reach the store (dial tcp", "connection refused); retrying")
 			}

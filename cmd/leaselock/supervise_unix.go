@@ -29,7 +29,9 @@ const (
 
 // The protocol, one line per message.
 //
-//	run to supervisor:  "lease NS"   the lease ends at NS on CLOCK_MONOTONIC
+//	run to supervisor:  "kill-by NS" the lease was renewed: everything must
+//	                                 be dead by NS on CLOCK_MONOTONIC, a
+//	                                 margin before the lease lapses
 //	                    "signal N"   forward signal N to the command's group
 //	                    "stop"       the lock is lost: stop everything
 //	                    end of file  run is gone (even SIGKILL closes it)
@@ -48,7 +50,7 @@ func superviseMain(args []string) int {
 	runtime.LockOSThread()
 	fs := flag.NewFlagSet(superviseCommand, flag.ContinueOnError)
 	grace := fs.Duration("grace", 10*time.Second, "")
-	leaseEnd := fs.Int64("lease-end", 0, "")
+	killBy := fs.Int64("kill-by", 0, "")
 	if err := fs.Parse(args); err != nil || fs.NArg() == 0 {
 		fmt.Fprintln(os.Stderr, "leaselock: __supervise is started by 'leaselock run' only")
 		return exitUsage
@@ -63,7 +65,7 @@ func superviseMain(args []string) int {
 		stderr: os.Stderr,
 		name:   lockName(),
 	}
-	s.setLeaseEnd(*leaseEnd)
+	s.setKillBy(*killBy)
 	return s.run(os.NewFile(controlFD, "control"), fs.Args())
 }
 
@@ -82,10 +84,10 @@ type supervisor struct {
 	stderr io.Writer
 	name   string
 
-	pid      int       // the command, also its process group
-	leaseEnd time.Time // when the lease run last renewed lapses
-	termAt   *time.Timer
-	killAt   *time.Timer
+	pid    int       // the command, also its process group
+	killBy time.Time // when everything must be dead: a margin before the lease run last renewed lapses
+	termAt *time.Timer
+	killAt *time.Timer
 
 	exited    bool // the command was reaped
 	code      int  // and its exit code
@@ -166,14 +168,14 @@ func (s *supervisor) run(control *os.File, argv []string) int {
 		case <-caught:
 		case <-poll:
 		case <-s.termAt.C:
-			s.say("the lease on %s has not been renewed and lapses in %v: stopping the command (SIGTERM; SIGKILL when it lapses)",
-				s.name, time.Until(s.leaseEnd).Round(time.Millisecond))
+			s.say("the lease on %s has not been renewed: stopping the command (SIGTERM; SIGKILL in %v, before the lease lapses)",
+				s.name, time.Until(s.killBy).Round(time.Millisecond))
 			s.stop("lease")
 		case <-s.killAt.C:
 			if s.graceEnd {
 				s.say("the command outlived --grace %v: killing it and everything it started", s.grace)
 			} else {
-				s.say("the lease on %s lapses: killing the command and everything it started", s.name)
+				s.say("the lease on %s is about to lapse: killing the command and everything it started", s.name)
 			}
 			s.killing = true
 			signalTree(s.pid, unix.SIGKILL)
@@ -187,9 +189,9 @@ func (s *supervisor) run(control *os.File, argv []string) int {
 func (s *supervisor) handle(line string) {
 	verb, arg, _ := strings.Cut(line, " ")
 	switch verb {
-	case "lease":
+	case "kill-by":
 		if ns, err := strconv.ParseInt(arg, 10, 64); err == nil {
-			s.setLeaseEnd(ns)
+			s.setKillBy(ns)
 			s.arm()
 		}
 	case "signal":
@@ -201,8 +203,8 @@ func (s *supervisor) handle(line string) {
 	}
 }
 
-func (s *supervisor) setLeaseEnd(ns int64) {
-	s.leaseEnd = time.Now().Add(time.Duration(ns - monoNow()))
+func (s *supervisor) setKillBy(ns int64) {
+	s.killBy = time.Now().Add(time.Duration(ns - monoNow()))
 }
 
 // arm sets the timers for the lease as last renewed: SIGTERM when it has
@@ -212,8 +214,8 @@ func (s *supervisor) arm() {
 	if s.stopping || s.termAt == nil {
 		return
 	}
-	s.termAt.Reset(max(0, time.Until(s.leaseEnd)-s.grace))
-	s.killAt.Reset(max(0, time.Until(s.leaseEnd)))
+	s.termAt.Reset(max(0, time.Until(s.killBy)-s.grace))
+	s.killAt.Reset(max(0, time.Until(s.killBy)))
 }
 
 // stop sends SIGTERM to everything and SIGKILL after the grace period, or
@@ -230,7 +232,7 @@ func (s *supervisor) stop(why string) {
 	signalTree(s.pid, unix.SIGTERM)
 	// A stopped process cannot act on SIGTERM.
 	signalTree(s.pid, unix.SIGCONT)
-	untilLease := time.Until(s.leaseEnd)
+	untilLease := time.Until(s.killBy)
 	s.graceEnd = s.grace < untilLease
 	s.killAt.Reset(max(0, min(s.grace, untilLease)))
 }

@@ -22,8 +22,10 @@ type supervised struct {
 	ctl *os.File
 	evs chan childEvent
 
+	early time.Duration // how long before the lease lapses everything must be dead
+
 	mu      sync.Mutex
-	lastEnd int64 // the lease end last sent, on CLOCK_MONOTONIC
+	lastEnd int64 // the deadline last sent, on CLOCK_MONOTONIC
 }
 
 // selfExe is this program's binary, to run as the supervisor. On Linux the
@@ -39,8 +41,8 @@ func selfExe() (string, error) {
 }
 
 // startChild starts the supervisor, which starts argv with env. The lease
-// has left to run from now.
-func startChild(e *env, argv, env []string, grace, left time.Duration) (child, error) {
+// has left to run from now; everything must be dead early before it lapses.
+func startChild(e *env, argv, env []string, grace, left, early time.Duration) (child, error) {
 	exe, err := selfExe()
 	if err != nil {
 		return nil, err
@@ -55,8 +57,8 @@ func startChild(e *env, argv, env []string, grace, left time.Duration) (child, e
 		ctlW.Close()
 		return nil, err
 	}
-	end := monoNow() + int64(left)
-	args := append([]string{superviseCommand, "-grace", grace.String(), "-lease-end", strconv.FormatInt(end, 10), "--"}, argv...)
+	end := monoNow() + int64(left-early)
+	args := append([]string{superviseCommand, "-grace", grace.String(), "-kill-by", strconv.FormatInt(end, 10), "--"}, argv...)
 	cmd := exec.Command(exe, args...)
 	cmd.Args[0] = "leaselock"
 	cmd.Env = env
@@ -77,7 +79,7 @@ func startChild(e *env, argv, env []string, grace, left time.Duration) (child, e
 		repR.Close()
 		return nil, err
 	}
-	s := &supervised{cmd: cmd, ctl: ctlW, evs: make(chan childEvent, 4), lastEnd: end}
+	s := &supervised{cmd: cmd, ctl: ctlW, evs: make(chan childEvent, 4), early: early, lastEnd: end}
 	go s.read(repR, restore)
 	return s, nil
 }
@@ -121,7 +123,7 @@ func (s *supervised) send(format string, args ...any) {
 }
 
 func (s *supervised) leaseLeft(d time.Duration) {
-	end := monoNow() + int64(d)
+	end := monoNow() + int64(d-s.early)
 	s.mu.Lock()
 	renewed := end > s.lastEnd+int64(time.Millisecond)
 	if renewed {
@@ -129,7 +131,7 @@ func (s *supervised) leaseLeft(d time.Duration) {
 	}
 	s.mu.Unlock()
 	if renewed {
-		s.send("lease %d", end)
+		s.send("kill-by %d", end)
 	}
 }
 

@@ -42,7 +42,7 @@ func TestBadInputs(t *testing.T) {
 		{run("--lease", "1500us"), "too short"},
 		{run("--lease", "2s", "--heartbeat", "10ms"), "--heartbeat 10ms is too short"},
 		{run("--poll", "1ms"), "--poll 1ms is too short"},
-		{run("--lease", "2s", "--heartbeat", "500ms", "--grace", "1500ms"), "--grace 1.5s is too long for --lease 2s"},
+		{run("--lease", "2s", "--heartbeat", "500ms", "--grace", "1400ms"), "--grace 1.4s is too long for --lease 2s"},
 		{run("--conflict-exit-code", "0"), "--conflict-exit-code 0: want 1 to 255"},
 		{run("--conflict-exit-code", "256"), "want 1 to 255"},
 		{run("--owner", "tab\there"), "contains control characters"},

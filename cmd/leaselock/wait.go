@@ -238,29 +238,32 @@ func (w *waiter) track(call func() error) error {
 	err := call()
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.hungFor = 0
-	if took := time.Since(start); err != nil && took >= hungAfter {
-		w.hungFor = took
-	}
 	w.calls--
 	if w.calls == 0 {
 		w.inflight = time.Time{}
 	}
-	failing := err != nil && unavailable(err) && w.ctx.Err() == nil
+	if err != nil && w.ctx.Err() != nil {
+		// Our own context ended the request: that says nothing of the
+		// store, and the last verdict stands.
+		if took := time.Since(start); took >= hungAfter {
+			w.hungFor = took
+		}
+		return err
+	}
+	w.hungFor = 0
 	switch {
-	case failing && w.storeErr == nil:
-		w.say("cannot reach the store (%s); retrying", brief(err))
-	case err == nil && (w.storeErr != nil || w.hungSaid):
-		w.say("the store answers again")
-	}
-	if err == nil || !failing {
-		w.storeErr = nil
-		w.answered = w.answered || err == nil
-	} else {
+	case err == nil:
+		if w.storeErr != nil || w.hungSaid {
+			w.say("the store answers again")
+		}
+		w.storeErr, w.hungSaid = nil, false
+	case unavailable(err):
+		if w.storeErr == nil {
+			w.say("cannot reach the store (%s); retrying", brief(err))
+		}
 		w.storeErr = err
-	}
-	if err == nil {
-		w.hungSaid = false
+	default:
+		w.storeErr = nil // an answer, if a refusal
 	}
 	return err
 }
