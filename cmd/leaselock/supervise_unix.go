@@ -172,9 +172,12 @@ func (s *supervisor) run(control *os.File, argv []string) int {
 				s.name, time.Until(s.killBy).Round(time.Millisecond))
 			s.stop("lease")
 		case <-s.killAt.C:
-			if s.graceEnd {
+			switch {
+			case s.graceEnd && s.exited:
+				s.say("what the command left running outlived --grace %v: killing it", s.grace)
+			case s.graceEnd:
 				s.say("the command outlived --grace %v: killing it and everything it started", s.grace)
-			} else {
+			default:
 				s.say("the lease on %s is about to lapse: killing the command and everything it started", s.name)
 			}
 			s.killing = true

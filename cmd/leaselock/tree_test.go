@@ -164,7 +164,7 @@ func TestRunStopsLeftovers(t *testing.T) {
 		t.Fatalf("the leftover %v outlived leaselock run\n%v", live, r)
 	}
 	requireContains(t, r.stderr, "the command exited and left 1 process running: stopping it",
-		"the command outlived --grace 300ms: killing it")
+		"what the command left running outlived --grace 300ms: killing it")
 	requireContains(t, mustCLI(t, "get", "--store", te.url, "leftover").stdout, "state      released")
 }
 
