@@ -111,8 +111,12 @@ func runRun(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	defer client.Close(context.WithoutCancel(ctx))
 	r := &runner{e: e, name: w.name(), grace: *grace, lease: *f.lease, heartbeat: *f.heartbeat}
+	defer func() {
+		if !r.abandon {
+			_ = client.Close(context.WithoutCancel(ctx))
+		}
+	}()
 	return r.runLocked(ctx, l, argv, sigs)
 }
 
@@ -162,6 +166,9 @@ type runner struct {
 	grace     time.Duration
 	lease     time.Duration
 	heartbeat time.Duration
+	// abandon: the lock must lapse, not be released (Close would release
+	// it), because what the command started may still run.
+	abandon bool
 }
 
 // runLocked runs the command under l and releases l once the command and
@@ -215,6 +222,7 @@ wait:
 		// The supervisor itself failed: what the command started may still
 		// run, so the lock is not released; it lapses after its lease.
 		r.say("%v; the lock on %s is left to lapse after its lease", res.err, r.name)
+		r.abandon = true
 		return exited(exitSoftware)
 	case res.execErr != "":
 		// Nothing ran: the lock can go back at once.

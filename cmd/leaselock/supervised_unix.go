@@ -23,6 +23,7 @@ type supervised struct {
 	evs chan childEvent
 
 	early time.Duration // how long before the lease lapses everything must be dead
+	pid   int           // the command, once started; also its process group
 
 	mu      sync.Mutex
 	lastEnd int64 // the deadline last sent, on CLOCK_MONOTONIC
@@ -93,6 +94,8 @@ func (s *supervised) read(rep *os.File, restore func()) {
 	for !done && sc.Scan() {
 		verb, arg, _ := strings.Cut(sc.Text(), " ")
 		switch verb {
+		case "started":
+			s.pid, _ = strconv.Atoi(arg)
 		case "stopping":
 			if arg == "lease" {
 				s.evs <- childEvent{kind: childLeaseStop}
@@ -112,6 +115,11 @@ func (s *supervised) read(rep *os.File, restore func()) {
 	s.ctl.Close()
 	restore()
 	if !done {
+		// The supervisor was killed: its parent-death signal took the
+		// command (Linux); make sure of the command's process group.
+		if s.pid > 0 {
+			_ = syscall.Kill(-s.pid, syscall.SIGKILL)
+		}
 		res.err = fmt.Errorf("the command's supervisor died (%v): what the command started may still run", err)
 	}
 	s.evs <- childEvent{kind: childDone, result: res}

@@ -180,3 +180,39 @@ func TestRunCommandGetsNoPipes(t *testing.T) {
 		t.Errorf("the command inherited pipes:\n%s", r.stdout)
 	}
 }
+
+// TestRunSupervisorKilled: if the supervisor itself is killed, the command
+// dies with it, leaselock exits 70, and the lock is left to lapse rather
+// than released, since what the command started may still run.
+func TestRunSupervisorKilled(t *testing.T) {
+	t.Parallel()
+	te := newTable(t, testservers.Dynalite, "")
+	file := filepath.Join(t.TempDir(), "hang")
+	p := startProcess(t, append([]string{"run", "--store", te.url, "--lease", "2s", "--heartbeat", "200ms", "orphaned", "--"},
+		childCommand("hang", file)...)...)
+	eventually(t, 20*time.Second, "the command to start", fileContains(file, "start "))
+	f := strings.Fields(string(must(os.ReadFile(file))))
+	cmdPid, _ := strconv.Atoi(f[len(f)-1])
+	supervisor := parentOf(t, cmdPid)
+	if err := syscall.Kill(supervisor, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	if code := p.wait(t, 20*time.Second); code != exitSoftware {
+		t.Fatalf("exit %d\nstderr:\n%s", code, p.stderr.String())
+	}
+	requireContains(t, p.stderr.String(), "the command's supervisor died", "left to lapse after its lease")
+	eventually(t, 5*time.Second, "the command to die", func() bool { return !alive(cmdPid) })
+	requireContains(t, mustCLI(t, "get", "--store", te.url, "orphaned").stdout, "state      held")
+}
+
+// parentOf reads a process's parent pid from /proc.
+func parentOf(t *testing.T, pid int) int {
+	t.Helper()
+	stat := string(must(os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")))
+	f := strings.Fields(stat[strings.LastIndexByte(stat, ')')+1:])
+	ppid, err := strconv.Atoi(f[1])
+	if err != nil {
+		t.Fatalf("stat of %d: %q", pid, stat)
+	}
+	return ppid
+}
