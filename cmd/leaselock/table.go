@@ -233,7 +233,7 @@ func queryEscape(v string) string {
 }
 
 const tableDescribeHelp = `
-Usage: leaselock table describe --store URL [--json]
+Usage: leaselock table describe --store URL [--json] [--timeout 30s]
 
 Shows the lock table: status, key schema, billing mode, approximate item
 count, TTL, and whether its key schema matches the store URL.
