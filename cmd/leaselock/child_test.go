@@ -3,8 +3,10 @@ package main
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -17,6 +19,14 @@ import (
 //	hang FILE         append "start TOKEN NANOS PID", then sleep until killed
 //	trap FILE CODE    append "ready", wait for SIGINT/SIGTERM/SIGHUP, append its name, exit CODE
 //	ignore-term FILE  ignore SIGTERM, append "ready", sleep until killed
+//	sleeper FILE      ignore SIGTERM, append "pid PID", sleep until killed
+//	daemonize FILE    start a sleeper in a new session, and exit at once:
+//	                  the sleeper is orphaned and leaves the process group
+//	tree FILE         ignore SIGTERM; start a sleeper (same process group)
+//	                  and a daemonize; append "ready" once both sleepers
+//	                  have logged their pids; sleep until killed
+//	background FILE   start a sleeper and exit 3 at once, leaving it behind
+//	pipes             print each inherited descriptor above 2 that is a pipe (Linux)
 func childMain(args []string) int {
 	if len(args) == 0 {
 		return 2
@@ -62,6 +72,58 @@ func childMain(args []string) int {
 		signal.Ignore(syscall.SIGTERM)
 		appendLine(args[1], "ready")
 		time.Sleep(time.Hour)
+	case "sleeper":
+		signal.Ignore(syscall.SIGTERM)
+		appendLine(args[1], "pid %d", os.Getpid())
+		time.Sleep(time.Hour)
+	case "daemonize":
+		c := exec.Command(os.Args[0], childFlag, "sleeper", args[1])
+		newSession(c)
+		if err := c.Start(); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 2
+		}
+	case "tree":
+		signal.Ignore(syscall.SIGTERM)
+		appendLine(args[1], "pid %d", os.Getpid())
+		for _, role := range []string{"sleeper", "daemonize"} {
+			c := exec.Command(os.Args[0], childFlag, role, args[1])
+			if err := c.Start(); err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				return 2
+			}
+			if role == "daemonize" {
+				_ = c.Wait()
+			}
+		}
+		for {
+			b, _ := os.ReadFile(args[1])
+			if strings.Count(string(b), "pid ") == 3 {
+				break
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		appendLine(args[1], "ready")
+		time.Sleep(time.Hour)
+	case "background":
+		c := exec.Command(os.Args[0], childFlag, "sleeper", args[1])
+		if err := c.Start(); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 2
+		}
+		for {
+			b, _ := os.ReadFile(args[1])
+			if strings.Contains(string(b), "pid ") {
+				return 3
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	case "pipes":
+		for fd := 3; fd < 64; fd++ {
+			if link, err := os.Readlink(fmt.Sprintf("/proc/self/fd/%d", fd)); err == nil && strings.HasPrefix(link, "pipe:") {
+				fmt.Printf("fd %d: %s\n", fd, link)
+			}
+		}
 	default:
 		return 2
 	}

@@ -30,6 +30,14 @@ type env struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
 	getenv         func(string) string
+
+	// where names the opened store (table, region, endpoint) for error
+	// messages; set by openStore.
+	where string
+
+	// describe, when set, receives each command's flag set instead of the
+	// command running: shell completion is generated from the real flags.
+	describe func(*flag.FlagSet)
 }
 
 // command is one subcommand.
@@ -47,6 +55,9 @@ func commands() []command {
 		{"get", "show one lock", runGet},
 		{"release", "force-release another owner's lock (operators only)", runRelease},
 		{"run", "run a command while holding a lock (a distributed flock)", runRun},
+		{"hold", "take a lock and hold it until a signal; print its token", runHold},
+		{"completion", "print a shell completion script (bash, zsh or fish)", runCompletion},
+		{"version", "print leaselock's version", runVersion},
 	}
 }
 
@@ -59,6 +70,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	name := args[0]
 	switch name {
+	case superviseCommand:
+		return superviseMain(args[1:])
+	case "-version", "--version":
+		return run(ctx, []string{"version"}, stdin, stdout, stderr)
 	case "-h", "-help", "--help", "help":
 		if len(args) > 1 && name == "help" {
 			return run(ctx, []string{args[1], "--help"}, stdin, stdout, stderr)
@@ -68,7 +83,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	for _, c := range commands() {
 		if c.name == name {
-			return exitCode(stderr, c.name, c.run(ctx, e, args[1:]))
+			return exitCode(e, c.name, c.run(ctx, e, args[1:]))
 		}
 	}
 	fmt.Fprintf(stderr, "leaselock: unknown command %q\nRun 'leaselock --help' for the list of commands.\n", name)
@@ -83,7 +98,7 @@ Usage: leaselock COMMAND [flags] [arguments]
 Commands:
 `)
 	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
 	}
 	fmt.Fprint(w, `
 Every command but demo works on a store named by --store URL, or by the
@@ -126,7 +141,7 @@ type exited int
 func (e exited) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
 
 // exitCode prints err, if any, and returns the process exit code.
-func exitCode(stderr io.Writer, cmd string, err error) int {
+func exitCode(e *env, cmd string, err error) int {
 	if err == nil {
 		return exitOK
 	}
@@ -134,13 +149,10 @@ func exitCode(stderr io.Writer, cmd string, err error) int {
 	if errors.As(err, &ex) {
 		return int(ex)
 	}
-	var ee *exitError
-	if !errors.As(err, &ee) {
-		ee = classify(err)
-	}
-	fmt.Fprintf(stderr, "leaselock %s: %v\n", cmd, ee.err)
+	ee := classify(e, err)
+	fmt.Fprintf(e.stderr, "leaselock %s: %s\n", cmd, clipMessage(ee.err.Error()))
 	if ee.hint != "" {
-		fmt.Fprintln(stderr, ee.hint)
+		fmt.Fprintln(e.stderr, ee.hint)
 	}
 	return ee.code
 }
@@ -159,35 +171,48 @@ func newFlags(name string) *flag.FlagSet {
 // after it, unparsed (run's command line). On --help it prints help to
 // stdout and returns exited(0); on a bad flag, a usage error.
 func parse(e *env, fs *flag.FlagSet, help string, args []string, stopAt int) (pos, rest []string, err error) {
+	pos, rest, _, err = parseDash(e, fs, help, args, stopAt)
+	return pos, rest, err
+}
+
+// parseDash is parse that also says how many arguments came before a
+// "--" (-1: there was none), so that "run -- echo hi" is not read as a
+// lock named echo.
+func parseDash(e *env, fs *flag.FlagSet, help string, args []string, stopAt int) (pos, rest []string, dashAt int, err error) {
+	if e.describe != nil {
+		e.describe(fs)
+		return nil, nil, -1, exited(exitOK)
+	}
 	for len(args) > 0 {
 		if err := fs.Parse(args); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
 				printHelp(e.stdout, fs, help)
-				return nil, nil, exited(exitOK)
+				return nil, nil, -1, exited(exitOK)
 			}
-			return nil, nil, usageErr(fs.Name(), "%v", err)
+			return nil, nil, -1, usageErr(fs.Name(), "%v", err)
 		}
 		remaining := fs.Args()
 		consumed := len(args) - len(remaining)
 		dashes := consumed > 0 && args[consumed-1] == "--" // fs.Parse ate a "--"
 		args = remaining
 		if dashes {
+			dashAt = len(pos)
 			if stopAt <= 0 {
-				return append(pos, args...), nil, nil
+				return append(pos, args...), nil, dashAt, nil
 			}
 			n := min(stopAt-len(pos), len(args))
-			return append(pos, args[:n]...), args[n:], nil
+			return append(pos, args[:n]...), args[n:], dashAt, nil
 		}
 		if len(args) == 0 {
 			break
 		}
 		if stopAt > 0 && len(pos) == stopAt {
-			return pos, args, nil
+			return pos, args, -1, nil
 		}
 		pos = append(pos, args[0])
 		args = args[1:]
 	}
-	return pos, nil, nil
+	return pos, nil, -1, nil
 }
 
 func printHelp(w io.Writer, fs *flag.FlagSet, help string) {

@@ -3,6 +3,7 @@ package main
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/leaselock/leaselock/internal/testservers"
 )
@@ -19,6 +20,7 @@ func TestHelp(t *testing.T) {
 	for _, args := range [][]string{
 		{"demo", "--help"}, {"table", "--help"}, {"table", "create", "--help"}, {"table", "describe", "-h"},
 		{"ls", "--help"}, {"get", "--help"}, {"release", "--help"}, {"run", "--help"}, {"help", "run"},
+		{"hold", "--help"}, {"completion", "--help"}, {"version", "--help"},
 	} {
 		r := cli(t, nil, args...)
 		requireCode(t, r, exitOK)
@@ -28,8 +30,8 @@ func TestHelp(t *testing.T) {
 		}
 	}
 	r = cli(t, nil, "run", "--help")
-	requireContains(t, r.stdout, "--timeout", "--lease", "--heartbeat", "--owner", "--grace",
-		"LEASELOCK_TOKEN", "75", "76", "64", "69", "78")
+	requireContains(t, r.stdout, "--timeout", "--lease", "--heartbeat", "--owner", "--grace", "--conflict-exit-code",
+		"LEASELOCK_TOKEN", "75", "76", "64", "69", "78", "process tree", "SIGKILL")
 }
 
 func TestUsageErrors(t *testing.T) {
@@ -91,16 +93,26 @@ func TestStoreErrors(t *testing.T) {
 		te := newTable(t, testservers.Dynalite, "")
 		r := cli(t, nil, "ls", "--store", te.url+"&sk=s")
 		requireCode(t, r, exitConfig)
-		requireContains(t, r.stderr, `table has no sort key, the store uses "s"`, "pk= and sk=")
+		requireContains(t, r.stderr, `the table has no sort key, the store URL names "s" (remove sk=)`, "pk= and sk=")
 	})
 	t.Run("unreachable endpoint", func(t *testing.T) {
 		t.Parallel()
 		url := "dynamodb://locks?endpoint=http://" + closedPort(t)
-		for _, args := range [][]string{{"ls", "--store", url}, {"run", "--store", url, "k", "--", "true"}} {
-			r := cli(t, nil, args...)
-			requireCode(t, r, exitUnavailable)
-			requireContains(t, r.stderr, "connection refused", "Cannot reach DynamoDB")
+		r := cli(t, nil, "ls", "--store", url)
+		requireCode(t, r, exitUnavailable)
+		requireContains(t, r.stderr, "connection refused", "Cannot reach DynamoDB")
+		// run retries until --timeout, start-up included.
+		start := time.Now()
+		r = cli(t, nil, "run", "--store", url, "--timeout", "2s", "k", "--", "true")
+		requireCode(t, r, exitUnavailable)
+		requireContains(t, r.stderr, "cannot reach the store (dial tcp", "connection refused); retrying",
+			"timed out after 2s waiting for k: the store is unreachable")
+		if d := time.Since(start); d < 2*time.Second {
+			t.Errorf("run gave up after %v, before its --timeout", d)
 		}
+		// --no-wait does not retry.
+		r = cli(t, nil, "run", "--store", url, "--no-wait", "k", "--", "true")
+		requireCode(t, r, exitUnavailable)
 	})
 	t.Run("store from environment", func(t *testing.T) {
 		t.Parallel()

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -15,7 +14,7 @@ import (
 )
 
 const getHelp = `
-Usage: leaselock get --store URL [--sort SORTKEY] [--json] KEY
+Usage: leaselock get --store URL [--sort SORTKEY] [--watch] [--json] KEY
 
 Shows one lock record: state (free, held or released), owner, fencing
 token, lease, version, when it was last written (by the writer's clock, for
@@ -23,6 +22,8 @@ records written by leaselock), its data and attributes.
 
 "held" means the record carries a lease that was never released; one read
 cannot tell whether its holder is alive (see 'leaselock ls --help').
+--watch reads it again after a whole lease: if its version did not change,
+it is shown as expired, which is when a waiter takes it over.
 
 Exit codes: 0 shown (also for a key with no record: state free); 64 usage;
 69 DynamoDB unreachable; 78 AWS configuration or credentials, missing
@@ -35,6 +36,8 @@ func runGet(ctx context.Context, e *env, args []string) error {
 	storeURL := storeFlag(fs)
 	sortKey := fs.String("sort", "", "the lock's sort `key` (tables with a sort key)")
 	asJSON := fs.Bool("json", false, "print JSON")
+	watch := watchFlag(fs)
+	timeout := timeoutFlag(fs)
 	pos, _, err := parse(e, fs, getHelp, args, 0)
 	if err != nil {
 		return err
@@ -42,24 +45,40 @@ func runGet(ctx context.Context, e *env, args []string) error {
 	if len(pos) != 1 {
 		return usageErr(cmd, "want exactly one KEY, got %d arguments", len(pos))
 	}
-	st, err := openStore(ctx, e, cmd, *storeURL)
+	if err := checkTimeout(cmd, *timeout); err != nil {
+		return err
+	}
+	spec, err := resolveStoreURL(e, cmd, *storeURL)
 	if err != nil {
 		return err
 	}
-	if err := st.check(ctx); err != nil {
-		return err
+	if err := checkKeys(spec, pos[0], *sortKey, false); err != nil {
+		return usageErr(cmd, "%v", err)
 	}
 	key := backend.Key{Partition: pos[0], Sort: *sortKey}
-	rec, err := st.Get(ctx, key)
-	var v lockView
-	switch {
-	case errors.Is(err, backend.ErrNotFound):
-		v = lockView{Key: key.Partition, Sort: key.Sort, State: "free"}
-	case err != nil:
-		return err
-	default:
-		v = viewOf(rec)
+	// --timeout bounds each read, not the watch between them.
+	var st *store
+	read := func() ([]lockView, error) {
+		rctx, cancel := withTimeout(ctx, *timeout)
+		defer cancel()
+		var err error
+		if st == nil {
+			st, err = openChecked(rctx, e, spec)
+		}
+		var v lockView
+		if err == nil {
+			v, err = getView(rctx, st, key)
+		}
+		return []lockView{v}, timedOut(e, rctx, err)
 	}
+	views, err := read()
+	if err == nil && *watch {
+		views, err = watchExpired(ctx, e, views, read)
+	}
+	if err != nil {
+		return err
+	}
+	v := views[0]
 	if *asJSON {
 		enc := json.NewEncoder(e.stdout)
 		enc.SetIndent("", "  ")
@@ -69,24 +88,49 @@ func runGet(ctx context.Context, e *env, args []string) error {
 	return nil
 }
 
+// getView reads one lock record; a missing record is state free.
+func getView(ctx context.Context, st *store, key backend.Key) (lockView, error) {
+	rec, err := st.Get(ctx, key)
+	switch {
+	case errors.Is(err, backend.ErrNotFound):
+		return lockView{Key: key.Partition, Sort: key.Sort, State: "free"}, nil
+	case err != nil:
+		return lockView{}, err
+	}
+	return viewOf(rec), nil
+}
+
 func printView(e *env, v lockView) {
 	w := e.stdout
 	row := func(k, val string) { fmt.Fprintf(w, "%-10s %s\n", k, val) }
-	row("key", v.Key)
+	row("key", shown(v.Key, msgWidth))
 	if v.Sort != "" {
-		row("sort key", v.Sort)
+		row("sort key", shown(v.Sort, msgWidth))
 	}
 	if v.State == "free" {
 		row("state", "free (no record)")
 		return
 	}
-	row("state", v.State)
-	row("owner", v.Owner)
-	row("token", strconv.FormatUint(v.Token, 10))
+	switch v.State {
+	case stateExpired:
+		row("state", fmt.Sprintf("expired (looks expired to me: version unchanged for %v, watched from this host; "+
+			"a waiter would take it over now)", (time.Duration(v.WatchedMilli)*time.Millisecond).Round(100*time.Millisecond)))
+	default:
+		row("state", v.State)
+	}
+	row("owner", shown(v.Owner, msgWidth))
+	row("token", tokenText(v))
 	row("lease", v.Lease)
-	row("version", v.Version)
+	row("version", shown(v.Version, msgWidth))
 	if v.WrittenAt != nil {
-		row("written", fmt.Sprintf("%s (%s, by the writer's clock)", v.WrittenAt.Format(time.RFC3339Nano), age(*v.WrittenAt, time.Now())))
+		note := ""
+		if v.State == "held" && v.AgeMilli != nil && time.Duration(*v.AgeMilli)*time.Millisecond > v.leaseDur {
+			note = "; older than its lease: the holder may be gone or the clocks differ (--watch tells)"
+		}
+		row("written", fmt.Sprintf("%s (%s, by the writer's clock%s)", v.WrittenAt.Format(time.RFC3339Nano),
+			age(*v.WrittenAt, v.readAt), note))
+	} else if v.State != "free" {
+		row("written", "unknown (written by a client that does not stamp its writes)")
 	}
 	if v.Data != nil {
 		row("data", describeData(v.Data))

@@ -40,6 +40,9 @@ func TestMain(m *testing.M) {
 	if len(os.Args) > 1 && os.Args[1] == childFlag {
 		os.Exit(childMain(os.Args[2:]))
 	}
+	if len(os.Args) > 1 && os.Args[1] == superviseCommand {
+		os.Exit(superviseMain(os.Args[2:]))
+	}
 	if os.Getenv(roleEnv) == "cli" {
 		os.Exit(run(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 	}
@@ -121,13 +124,30 @@ func process(t *testing.T, extraEnv []string, args ...string) *exec.Cmd {
 	return cmd
 }
 
-// runProcess runs leaselock as a process to completion.
+// testCtx bounds a test's own store calls: no test may hang on a store.
+func testCtx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// runProcess runs leaselock as a process to completion, killing it after
+// two minutes.
 func runProcess(t *testing.T, extraEnv []string, args ...string) result {
 	t.Helper()
 	cmd := process(t, extraEnv, args...)
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
-	err := cmd.Run()
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("leaselock %v: %v", args, err)
+	}
+	timer := time.AfterFunc(2*time.Minute, func() { _ = cmd.Process.Kill() })
+	err := cmd.Wait()
+	if !timer.Stop() {
+		// Errorf, not Fatalf: tests call this from their own goroutines.
+		t.Errorf("leaselock %v: still running after 2 minutes; killed\n%s", args, errOut.String())
+		return result{-1, out.String(), errOut.String()}
+	}
 	code := 0
 	if err != nil {
 		ee, ok := err.(*exec.ExitError)

@@ -53,6 +53,8 @@ func runRelease(ctx context.Context, e *env, args []string) error {
 	yes := fs.Bool("yes", false, "do not ask for confirmation")
 	sortKey := fs.String("sort", "", "the lock's sort `key` (tables with a sort key)")
 	version := fs.String("version", "", "release only if the record is at this `version`")
+	timeout := fs.Duration("timeout", defaultStoreTimeout,
+		"give up and exit 69 when the store has not answered within this `duration` (the read and the write each; not the question)")
 	pos, _, err := parse(e, fs, releaseHelp, args, 0)
 	if err != nil {
 		return err
@@ -63,34 +65,44 @@ func runRelease(ctx context.Context, e *env, args []string) error {
 	if !*force {
 		return usageErr(cmd, "refusing to release another owner's lock without --force")
 	}
-	st, err := openStore(ctx, e, cmd, *storeURL)
+	if err := checkTimeout(cmd, *timeout); err != nil {
+		return err
+	}
+	spec, err := resolveStoreURL(e, cmd, *storeURL)
 	if err != nil {
 		return err
 	}
-	if err := st.check(ctx); err != nil {
-		return err
+	if err := checkKeys(spec, pos[0], *sortKey, false); err != nil {
+		return usageErr(cmd, "%v", err)
 	}
 	key := backend.Key{Partition: pos[0], Sort: *sortKey}
-	rec, err := st.Get(ctx, key)
+	name := shown(key.String(), msgWidth)
+
+	// The timeout bounds each store phase, never the operator's answer.
+	rctx, cancel := withTimeout(ctx, *timeout)
+	defer cancel()
+	st, rec, err := readForRelease(rctx, e, spec, key)
 	switch {
 	case errors.Is(err, backend.ErrNotFound):
-		fmt.Fprintf(e.stdout, "%s has no record: nothing to release\n", key)
+		fmt.Fprintf(e.stdout, "%s has no record: nothing to release\n", name)
 		return nil
 	case err != nil:
-		return err
+		return timedOut(e, rctx, err)
 	case *version != "" && rec.Version != *version:
 		return fail(exitTempFail, fmt.Errorf("not released: %s is at version %s (owner %s, %s), not %s; nothing was written",
-			key, rec.Version, rec.Owner, viewOf(rec).State, *version), "Look again with 'leaselock get'.")
+			name, shown(rec.Version, msgWidth), shown(rec.Owner, msgWidth), viewOf(rec).State, shown(*version, msgWidth)),
+			"Look again with 'leaselock get'.")
 	case rec.Released:
-		fmt.Fprintf(e.stdout, "%s is already released (last owner %s, token %d): nothing to do\n", key, rec.Owner, rec.Token)
+		fmt.Fprintf(e.stdout, "%s is already released (last owner %s, %s): nothing to do\n", name,
+			shown(rec.Owner, msgWidth), tokenPhrase(rec.Token))
 		return nil
 	}
 
 	printView(e, viewOf(rec))
 	if !*yes {
-		fmt.Fprintf(e.stderr, "\nForce-release %s, held by %s with token %d?\n"+
+		fmt.Fprintf(e.stderr, "\nForce-release %s, %s?\n"+
 			"The holder is not told until its next heartbeat, and may act on the protected resource until then.\n"+
-			"Type \"yes\" to release: ", key, rec.Owner, rec.Token)
+			"Type \"yes\" to release: ", name, heldBy(rec))
 		if !confirmed(e.stdin) {
 			return fail(exitRefused, errors.New("not confirmed: nothing was written"), "Pass --yes to skip the question.")
 		}
@@ -101,12 +113,14 @@ func runRelease(ctx context.Context, e *env, args []string) error {
 	next.Version = newVersion()
 	next.Owner = forceOwner()
 	next.Attributes = nil // attributes merge: leave them as they are
+	wctx, cancel := withTimeout(ctx, *timeout)
+	defer cancel()
 	if st.ReleaseByDelete() {
 		// The format's other clients know no released marker: delete.
 		next.Version = ""
-		err = st.Delete(ctx, key, rec.Version)
+		err = st.Delete(wctx, key, rec.Version)
 	} else {
-		_, err = st.Update(ctx, next, rec.Version)
+		_, err = st.Update(wctx, next, rec.Version)
 	}
 	var ce *backend.ConflictError
 	switch {
@@ -118,27 +132,50 @@ func runRelease(ctx context.Context, e *env, args []string) error {
 	case errors.As(err, &ce):
 		now := "no record"
 		if c := ce.Current; c != nil {
-			now = fmt.Sprintf("owner %s, token %d, %s, version %s", c.Owner, c.Token, viewOf(*c).State, c.Version)
+			now = fmt.Sprintf("owner %s, %s, %s, version %s", shown(c.Owner, msgWidth), tokenPhrase(c.Token),
+				viewOf(*c).State, shown(c.Version, msgWidth))
 		}
-		return fail(exitTempFail, fmt.Errorf("not released: %s changed since it was read (now: %s); nothing was written", key, now),
+		return fail(exitTempFail, fmt.Errorf("not released: %s changed since it was read (now: %s); nothing was written", name, now),
 			"The holder is alive or the lock changed hands; run the command again to release the new record.")
-	case errors.Is(err, backend.ErrAmbiguous):
-		cur, gerr := st.Get(context.WithoutCancel(ctx), key)
+	case errors.Is(err, backend.ErrAmbiguous) || wctx.Err() != nil:
+		gctx, cancel := withTimeout(context.WithoutCancel(ctx), *timeout)
+		defer cancel()
+		cur, gerr := st.Get(gctx, key)
 		gone := next.Version == "" && errors.Is(gerr, backend.ErrNotFound)
 		if !gone && (gerr != nil || cur.Version != next.Version) {
-			return fail(exitUnavailable, fmt.Errorf("release of %s: outcome unknown: %w", key, err),
+			return fail(exitUnavailable, fmt.Errorf("release of %s: outcome unknown: %w", name, err),
 				"Run 'leaselock get' to see whether the record is released.")
 		}
 	default:
 		return err
 	}
 	if next.Version == "" {
-		fmt.Fprintf(e.stdout, "released %s by deleting it (was held by %s with token %d)\n", key, rec.Owner, rec.Token)
+		fmt.Fprintf(e.stdout, "released %s by deleting it (was %s)\n", name, heldBy(rec))
 		return nil
 	}
-	fmt.Fprintf(e.stdout, "released %s (was held by %s with token %d); the next acquirer gets token %d\n",
-		key, rec.Owner, rec.Token, rec.Token+1)
+	fmt.Fprintf(e.stdout, "released %s (was %s); the next acquirer gets token %d\n", name, heldBy(rec), rec.Token+1)
 	return nil
+}
+
+// readForRelease opens the store and reads the record to release.
+func readForRelease(ctx context.Context, e *env, spec storeSpec, key backend.Key) (*store, backend.Record, error) {
+	st, err := openStore(ctx, e, spec, attemptTimeout)
+	if err != nil {
+		return nil, backend.Record{}, err
+	}
+	if err := st.check(ctx); err != nil {
+		return nil, backend.Record{}, err
+	}
+	rec, err := st.Get(ctx, key)
+	return st, rec, err
+}
+
+// heldBy says who holds rec, and with which token.
+func heldBy(rec backend.Record) string {
+	if rec.Token == 0 {
+		return fmt.Sprintf("held by %s with no token (written by a client without fencing tokens)", shown(rec.Owner, msgWidth))
+	}
+	return fmt.Sprintf("held by %s with token %d", shown(rec.Owner, msgWidth), rec.Token)
 }
 
 // confirmed reads one line and accepts "y" or "yes".

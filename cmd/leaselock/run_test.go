@@ -53,7 +53,7 @@ func TestRunCommand(t *testing.T) {
 	t.Run("timeout and no-wait", func(t *testing.T) {
 		t.Parallel()
 		alice := te.holder(t, "alice", nil, time.Minute, 15*time.Second)
-		if _, err := alice.Acquire(te.ctx(t), "busy"); err != nil {
+		if _, err := alice.Acquire(testCtx(t), "busy"); err != nil {
 			t.Fatal(err)
 		}
 		start := time.Now()
@@ -342,7 +342,7 @@ func TestRunLockLost(t *testing.T) {
 			args := []string{"run", "--store", te.url, "--lease", "1s", "--heartbeat", "100ms", "--grace", "300ms", key, "--"}
 			p := startProcess(t, append(args, childCommand(tc.child, file, "9")...)...)
 			eventually(t, 10*time.Second, "the command to start", fileContains(file, "ready"))
-			forceRelease(t, te.url, key)
+			mustCLI(t, "release", "--force", "--yes", "--store", te.url, key)
 			if code := p.wait(t, 10*time.Second); code != exitLockLost {
 				t.Fatalf("exit %d, want %d\nstderr:\n%s", code, exitLockLost, p.stderr.String())
 			}
@@ -381,7 +381,7 @@ func TestRunSignals(t *testing.T) {
 	t.Run("while waiting", func(t *testing.T) {
 		t.Parallel()
 		alice := te.holder(t, "alice", nil, time.Minute, 15*time.Second)
-		if _, err := alice.Acquire(te.ctx(t), "held"); err != nil {
+		if _, err := alice.Acquire(testCtx(t), "held"); err != nil {
 			t.Fatal(err)
 		}
 		p := startProcess(t, "run", "--store", te.url, "held", "--", "true")
@@ -410,7 +410,7 @@ func TestRunStoreOutage(t *testing.T) {
 		proxy, endpoint := newCutProxy(t, te.srv.Endpoint)
 		viaProxy := "dynamodb://" + te.table + "?endpoint=" + endpoint
 		alice := te.holder(t, "alice", nil, time.Minute, 15*time.Second)
-		if _, err := alice.Acquire(te.ctx(t), "outage-wait"); err != nil {
+		if _, err := alice.Acquire(testCtx(t), "outage-wait"); err != nil {
 			t.Fatal(err)
 		}
 		p := startProcess(t, "run", "--store", viaProxy, "--timeout", "2s", "--poll", "50ms", "outage-wait", "--", "true")
@@ -423,19 +423,34 @@ func TestRunStoreOutage(t *testing.T) {
 		}
 		requireContains(t, p.stderr.String(), "cannot reach the store", "timed out after 2s waiting for outage-wait: the store is unreachable")
 	})
-	t.Run("while holding", func(t *testing.T) {
-		t.Parallel()
-		proxy, endpoint := newCutProxy(t, te.srv.Endpoint)
-		viaProxy := "dynamodb://" + te.table + "?endpoint=" + endpoint
-		file := filepath.Join(t.TempDir(), "child")
-		p := startProcess(t, append([]string{"run", "--store", viaProxy, "--lease", "1s", "--heartbeat", "200ms",
-			"--grace", "2s", "outage-hold", "--"}, childCommand("trap", file, "9")...)...)
-		eventually(t, 10*time.Second, "the command to start", fileContains(file, "ready"))
-		proxy.cutOff()
-		if code := p.wait(t, 20*time.Second); code != exitLockLost {
-			t.Fatalf("exit %d, want %d\nstderr:\n%s", code, exitLockLost, p.stderr.String())
+	for _, silent := range []bool{false, true} {
+		name := "while holding, connection refused"
+		if silent {
+			name = "while holding, store silent"
 		}
-		requireContains(t, p.stderr.String(), "outage-hold: lease not renewed for", `lost the lock on outage-hold (lock: "outage-hold" lost: expired`)
-		requireContains(t, string(must(os.ReadFile(file))), "got terminated")
-	})
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			proxy, endpoint := newCutProxy(t, te.srv.Endpoint)
+			viaProxy := "dynamodb://" + te.table + "?endpoint=" + endpoint
+			file := filepath.Join(t.TempDir(), "child")
+			key := fmt.Sprint("outage-hold-", silent)
+			p := startProcess(t, append([]string{"run", "--store", viaProxy, "--lease", "1s", "--heartbeat", "200ms",
+				"--grace", "300ms", key, "--"}, childCommand("trap", file, "9")...)...)
+			eventually(t, 10*time.Second, "the command to start", fileContains(file, "ready"))
+			if silent {
+				proxy.hang()
+			} else {
+				proxy.cutOff()
+			}
+			if code := p.wait(t, 20*time.Second); code != exitLockLost {
+				t.Fatalf("exit %d, want %d\nstderr:\n%s", code, exitLockLost, p.stderr.String())
+			}
+			requireContains(t, p.stderr.String(), "the lease on "+key+" has not been renewed: stopping the command (SIGTERM; SIGKILL in",
+				"before the lease lapses)")
+			if !silent {
+				requireContains(t, p.stderr.String(), "cannot reach the store (dial tcp", "connection refused); retrying")
+			}
+			requireContains(t, string(must(os.ReadFile(file))), "got terminated")
+		})
+	}
 }

@@ -2,22 +2,22 @@ package main
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
-	"net"
 	"net/url"
+	"os"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/smithy-go"
 	"github.com/aws/smithy-go/logging"
 
-	"github.com/leaselock/leaselock/backend"
 	"github.com/leaselock/leaselock/dynamostore"
 )
 
@@ -41,45 +41,62 @@ func storeFlag(fs *flag.FlagSet) *string {
 	return fs.String("store", "", "store `URL`: "+storeURLHelp+" (default $"+storeEnv+")")
 }
 
-// parseStoreURL parses dynamodb://TABLE?query. Unknown query parameters
-// are errors, so a typo never silently selects the wrong layout.
+// urlParams are the store URL's parameters, in the order help lists them.
+var urlParams = []string{"region", "endpoint", "format", "pk", "sk", "ttl", "profile"}
+
+// parseStoreURL parses dynamodb://TABLE?query. Unknown, repeated and empty
+// parameters are errors, so a typo never silently selects another layout
+// (an empty sk= would otherwise mean "no sort key").
 func parseStoreURL(raw string) (storeSpec, error) {
 	spec := storeSpec{raw: raw}
+	bad := func(format string, args ...any) (storeSpec, error) {
+		return spec, fmt.Errorf("bad store URL %s: %s", shown(raw, msgWidth), fmt.Sprintf(format, args...))
+	}
 	u, err := url.Parse(raw)
 	if err != nil {
-		return spec, fmt.Errorf("bad store URL %q: %v", raw, err)
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // url.Error repeats the whole URL
+		}
+		return bad("%v", err)
 	}
 	if u.Scheme != "dynamodb" {
-		return spec, fmt.Errorf("bad store URL %q: the scheme must be dynamodb:// (%s)", raw, storeURLHelp)
+		return bad("the scheme must be dynamodb:// (%s)", storeURLHelp)
 	}
 	spec.table = u.Host
 	if spec.table == "" {
 		spec.table = strings.TrimPrefix(u.Path, "/")
 	} else if u.Path != "" && u.Path != "/" {
-		return spec, fmt.Errorf("bad store URL %q: unexpected path %q after the table name", raw, u.Path)
+		return bad("unexpected path %q after the table name", u.Path)
 	}
 	if u.Opaque != "" {
 		spec.table = u.Opaque
 	}
 	if spec.table == "" {
-		return spec, fmt.Errorf("bad store URL %q: no table name (%s)", raw, storeURLHelp)
+		return bad("no table name (%s)", storeURLHelp)
 	}
 	q, err := url.ParseQuery(u.RawQuery)
 	if err != nil {
-		return spec, fmt.Errorf("bad store URL %q: %v", raw, err)
+		return bad("%v", err)
 	}
 	for name, vals := range q {
 		if len(vals) != 1 {
-			return spec, fmt.Errorf("bad store URL %q: %s given %d times", raw, name, len(vals))
+			return bad("%s= given %d times", name, len(vals))
 		}
 		v := vals[0]
+		if v == "" && knownParam(name) {
+			return bad("%s= is empty: give a value or leave the parameter out", name)
+		}
 		switch name {
 		case "region":
+			if !validRegion(v) {
+				return bad("region=%s is not an AWS region name (like eu-west-1)", shown(v, msgWidth))
+			}
 			spec.region = v
 		case "endpoint":
 			e, err := url.Parse(v)
 			if err != nil || (e.Scheme != "http" && e.Scheme != "https") || e.Host == "" {
-				return spec, fmt.Errorf("bad store URL %q: endpoint %q is not an http:// or https:// URL", raw, v)
+				return bad("endpoint=%s is not an http:// or https:// URL", shown(v, msgWidth))
 			}
 			spec.endpoint = v
 		case "profile":
@@ -97,12 +114,67 @@ func parseStoreURL(raw string) (storeSpec, error) {
 			}
 			spec.opts.Format = f
 		default:
-			known := []string{"region", "endpoint", "profile", "format", "pk", "sk", "ttl"}
+			known := append([]string(nil), urlParams...)
 			sort.Strings(known)
-			return spec, fmt.Errorf("bad store URL %q: unknown parameter %q (known: %s)", raw, name, strings.Join(known, ", "))
+			return bad("unknown parameter %q (known: %s)", name, strings.Join(known, ", "))
 		}
 	}
+	// The attribute names: checked here so the message names the URL
+	// parameter the user typed.
+	seen := map[string]string{}
+	for _, p := range []struct{ param, name string }{
+		{"pk", spec.opts.PartitionKeyName}, {"sk", spec.opts.SortKeyName}, {"ttl", spec.opts.TTLAttribute},
+	} {
+		name := p.name
+		if p.param == "pk" && name == "" {
+			name = dynamostore.DefaultPartitionKeyName
+		}
+		switch {
+		case name == "":
+			continue
+		case len(name) > 255:
+			return bad("%s= is longer than 255 bytes", p.param)
+		case lockAttribute(name):
+			return bad("%s=%s is an attribute of the lock record itself", p.param, name)
+		case seen[name] != "":
+			return bad("%s=%s names the same attribute as %s=", p.param, name, seen[name])
+		}
+		seen[name] = p.param
+	}
 	return spec, nil
+}
+
+func knownParam(name string) bool {
+	for _, p := range urlParams {
+		if p == name {
+			return true
+		}
+	}
+	return false
+}
+
+func lockAttribute(name string) bool {
+	switch name {
+	case dynamostore.AttrOwnerName, dynamostore.AttrLeaseDuration, dynamostore.AttrRecordVersionNumber,
+		dynamostore.AttrData, dynamostore.AttrIsReleased, dynamostore.AttrFencingToken:
+		return true
+	}
+	return false
+}
+
+// validRegion accepts what can be an AWS region: a DNS label of lower-case
+// letters, digits and hyphens (the region becomes part of a host name).
+// Whether the region exists is for DNS to say.
+func validRegion(r string) bool {
+	if r == "" || len(r) > 63 || r[0] == '-' || r[len(r)-1] == '-' {
+		return false
+	}
+	for _, c := range []byte(r) {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
 }
 
 // store is an opened DynamoDB store with its client.
@@ -112,24 +184,41 @@ type store struct {
 	*dynamostore.Store
 }
 
-// openStore resolves the store URL (flag, else $LEASELOCK_STORE), loads the
-// AWS configuration and makes sure credentials can be had. It sends no
-// request to DynamoDB.
-func openStore(ctx context.Context, e *env, cmd, flagValue string) (*store, error) {
+// attemptTimeout bounds one HTTP attempt of a store request for the
+// commands that do not heartbeat; run and hold derive theirs from the
+// heartbeat period. A store that accepts connections but never answers
+// then fails the attempt, and the SDK retries on a new connection, instead
+// of waiting forever.
+const attemptTimeout = 5 * time.Second
+
+// resolveStoreURL returns the store URL from the flag, else from the
+// environment, parsed.
+func resolveStoreURL(e *env, cmd, flagValue string) (storeSpec, error) {
 	raw := flagValue
 	if raw == "" {
 		raw = e.getenv(storeEnv)
 	}
 	if raw == "" {
-		return nil, usageErr(cmd, "no store: pass --store %s or set %s", storeURLHelp, storeEnv)
+		return storeSpec{}, usageErr(cmd, "no store: pass --store %s or set %s", storeURLHelp, storeEnv)
 	}
 	spec, err := parseStoreURL(raw)
 	if err != nil {
-		return nil, usageErr(cmd, "%v", err)
+		return spec, usageErr(cmd, "%v", err)
 	}
+	return spec, nil
+}
+
+// openStore loads the AWS configuration for spec and makes sure credentials
+// can be had. It sends no request to DynamoDB. Every HTTP attempt the
+// client makes is bounded by attempt.
+func openStore(ctx context.Context, e *env, spec storeSpec, attempt time.Duration) (*store, error) {
 	// The SDK's own log lines (IMDS fallbacks and the like) would only
 	// precede our error messages, which say what to do.
-	loadOpts := []func(*config.LoadOptions) error{config.WithLogger(logging.Nop{})}
+	loadOpts := []func(*config.LoadOptions) error{
+		config.WithLogger(logging.Nop{}),
+		// A buildable client, so that AWS_CA_BUNDLE can still be applied.
+		config.WithHTTPClient(awshttp.NewBuildableClient().WithTimeout(attempt)),
+	}
 	if spec.region != "" {
 		loadOpts = append(loadOpts, config.WithRegion(spec.region))
 	}
@@ -138,18 +227,20 @@ func openStore(ctx context.Context, e *env, cmd, flagValue string) (*store, erro
 	}
 	cfg, err := config.LoadDefaultConfig(ctx, loadOpts...)
 	if err != nil {
-		hint := "Check AWS_PROFILE, AWS_CONFIG_FILE, AWS_SHARED_CREDENTIALS_FILE and the profile= parameter."
-		if b := e.getenv("AWS_CA_BUNDLE"); b != "" {
-			hint = fmt.Sprintf("AWS_CA_BUNDLE is set to %q and the AWS SDK could not use it: "+
-				"unset AWS_CA_BUNDLE, or point it at a readable PEM certificate bundle.", b)
-		}
-		return nil, fail(exitConfig, fmt.Errorf("loading the AWS configuration: %w", err), hint)
+		return nil, configError(e, spec, err)
 	}
-	if cfg.Region == "" {
+	switch {
+	case cfg.Region == "":
 		return nil, fail(exitConfig, errors.New("no AWS region configured"),
 			"Add ?region=REGION to the store URL, or set AWS_REGION.")
+	case !validRegion(cfg.Region):
+		return nil, fail(exitConfig, fmt.Errorf("the AWS region %q (from AWS_REGION or the profile) is not a region name",
+			shown(cfg.Region, msgWidth)), "Set region= in the store URL, or fix AWS_REGION or the profile's region.")
 	}
 	if _, err := cfg.Credentials.Retrieve(ctx); err != nil {
+		if ctx.Err() != nil {
+			return nil, err
+		}
 		hint := "Set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE (or profile= in the store URL)."
 		if spec.endpoint != "" {
 			hint += " A local emulator accepts any non-empty values."
@@ -163,71 +254,73 @@ func openStore(ctx context.Context, e *env, cmd, flagValue string) (*store, erro
 	}, dynamostore.Retries(3, 500*time.Millisecond))
 	st, err := dynamostore.New(client, spec.table, &spec.opts)
 	if err != nil {
-		return nil, usageErr(cmd, "store URL %q: %v", raw, err)
+		var oe *dynamostore.OptionsError
+		if errors.As(err, &oe) {
+			err = fmt.Errorf("bad store URL %s: %s: %s", shown(spec.raw, msgWidth), urlName(oe.Field), oe.Reason)
+		}
+		return nil, &exitError{code: exitUsage, err: err}
 	}
-	return &store{spec: spec, client: client, Store: st}, nil
+	s := &store{spec: spec, client: client, Store: st}
+	e.where = s.where()
+	return s, nil
 }
 
-// check makes sure the table exists with the key schema the URL describes.
-// A principal allowed to use the table but not to describe it passes.
-func (s *store) check(ctx context.Context) error {
-	err := s.AssertTable(ctx)
-	if err != nil && isAccessDenied(err) {
-		return nil
+// urlName names a dynamostore option the way the store URL spells it.
+func urlName(field string) string {
+	switch field {
+	case "table":
+		return "the table name"
+	case "PartitionKeyName":
+		return "pk="
+	case "SortKeyName":
+		return "sk="
+	case "TTLAttribute":
+		return "ttl="
 	}
-	return err
+	return field
 }
 
-// where names the store in messages.
+// configError explains a failure to load the AWS configuration. It blames
+// AWS_CA_BUNDLE only when that file really is unusable, and a profile only
+// when the profile is what is missing.
+func configError(e *env, spec storeSpec, err error) error {
+	err = fmt.Errorf("loading the AWS configuration: %w", err)
+	if b := e.getenv("AWS_CA_BUNDLE"); b != "" {
+		if problem := caBundleProblem(b); problem != "" {
+			return fail(exitConfig, err, fmt.Sprintf("AWS_CA_BUNDLE is set to %q, which %s: "+
+				"unset AWS_CA_BUNDLE, or point it at a readable PEM certificate bundle.", b, problem))
+		}
+	}
+	var noProfile config.SharedConfigProfileNotExistError
+	if errors.As(err, &noProfile) {
+		where := "AWS_PROFILE"
+		if spec.profile != "" {
+			where = "profile= in the store URL"
+		}
+		return fail(exitConfig, err, fmt.Sprintf("There is no profile %q in the AWS config or credentials files: check %s, "+
+			"AWS_CONFIG_FILE and AWS_SHARED_CREDENTIALS_FILE.", noProfile.Profile, where))
+	}
+	return fail(exitConfig, err, "Check AWS_PROFILE, AWS_CONFIG_FILE, AWS_SHARED_CREDENTIALS_FILE and the profile= parameter.")
+}
+
+// caBundleProblem says what is wrong with a CA bundle file, or "".
+func caBundleProblem(path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "cannot be read (" + err.Error() + ")"
+	}
+	if !x509.NewCertPool().AppendCertsFromPEM(b) {
+		return "holds no PEM certificate"
+	}
+	return ""
+}
+
+// where names the store in messages: table, region and endpoint, so a
+// wrong region or endpoint is visible at once.
 func (s *store) where() string {
-	w := fmt.Sprintf("table %q", s.spec.table)
+	w := fmt.Sprintf("table %q in region %s", s.spec.table, s.client.Options().Region)
 	if s.spec.endpoint != "" {
 		w += " at " + s.spec.endpoint
 	}
 	return w
-}
-
-func isAccessDenied(err error) bool {
-	var apiErr smithy.APIError
-	return errors.As(err, &apiErr) && apiErr.ErrorCode() == "AccessDeniedException"
-}
-
-// authCodes are DynamoDB's answers to bad or insufficient credentials.
-var authCodes = map[string]bool{
-	"AccessDeniedException":       true,
-	"UnrecognizedClientException": true,
-	"InvalidSignatureException":   true,
-	"ExpiredTokenException":       true,
-	"MissingAuthenticationToken":  true,
-	"IncompleteSignature":         true,
-}
-
-// classify picks the exit code and hint for an error a command returned.
-func classify(err error) *exitError {
-	var ee *exitError
-	if errors.As(err, &ee) {
-		return ee
-	}
-	var apiErr smithy.APIError
-	var netErr net.Error
-	var opErr *net.OpError
-	var dnsErr *net.DNSError
-	switch {
-	case errors.Is(err, dynamostore.ErrTableNotFound):
-		return &exitError{exitConfig, err, "Create the table with 'leaselock table create --store URL', or fix the table name in the store URL."}
-	case errors.Is(err, dynamostore.ErrSchemaMismatch):
-		return &exitError{exitConfig, err, "Make pk= and sk= in the store URL name the table's partition and sort keys."}
-	case errors.Is(err, dynamostore.ErrUnsupported):
-		return &exitError{exitConfig, err, "This server lacks an operation leaselock needs."}
-	case errors.As(err, &apiErr) && authCodes[apiErr.ErrorCode()]:
-		return &exitError{exitConfig, err, "Check the AWS credentials and their permissions on the table."}
-	case errors.As(err, &dnsErr), errors.As(err, &opErr):
-		return &exitError{exitUnavailable, err, "Cannot reach DynamoDB: check endpoint= and region= in the store URL, and the network."}
-	case errors.Is(err, backend.ErrInvalid):
-		return &exitError{exitUsage, err, ""}
-	case errors.Is(err, backend.ErrUnavailable), errors.Is(err, backend.ErrAmbiguous),
-		errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr):
-		return &exitError{exitUnavailable, err, "The store is unreachable or failing; try again later."}
-	}
-	return &exitError{exitSoftware, err, ""}
 }

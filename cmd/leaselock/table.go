@@ -154,7 +154,11 @@ func tableCreate(ctx context.Context, e *env, args []string) error {
 			raw += sep + q.Encode()
 		}
 	}
-	st, err := openStore(ctx, e, cmd, raw)
+	spec, err := resolveStoreURL(e, cmd, raw)
+	if err != nil {
+		return err
+	}
+	st, err := openStore(ctx, e, spec, attemptTimeout)
 	if err != nil {
 		return err
 	}
@@ -232,7 +236,7 @@ func queryEscape(v string) string {
 }
 
 const tableDescribeHelp = `
-Usage: leaselock table describe --store URL [--json]
+Usage: leaselock table describe --store URL [--json] [--timeout 30s]
 
 Shows the lock table: status, key schema, billing mode, approximate item
 count, TTL, and whether its key schema matches the store URL.
@@ -264,6 +268,7 @@ func tableDescribe(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(cmd)
 	storeURL := storeFlag(fs)
 	asJSON := fs.Bool("json", false, "print JSON")
+	timeout := timeoutFlag(fs)
 	pos, _, err := parse(e, fs, tableDescribeHelp, args, 0)
 	if err != nil {
 		return err
@@ -271,24 +276,47 @@ func tableDescribe(ctx context.Context, e *env, args []string) error {
 	if len(pos) > 0 {
 		return usageErr(cmd, "unexpected argument %q", pos[0])
 	}
-	st, err := openStore(ctx, e, cmd, *storeURL)
+	if err := checkTimeout(cmd, *timeout); err != nil {
+		return err
+	}
+	spec, err := resolveStoreURL(e, cmd, *storeURL)
 	if err != nil {
 		return err
 	}
-	// The schema check first: it also turns a missing table into
-	// dynamostore.ErrTableNotFound.
-	schemaErr := st.AssertTable(ctx)
-	var se *dynamostore.SchemaError
-	if schemaErr != nil && !errors.As(schemaErr, &se) {
-		return schemaErr
-	}
-	out, err := st.client.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(st.spec.table)})
+	ctx, cancel := withTimeout(ctx, *timeout)
+	defer cancel()
+	d, err := describeTable(ctx, e, spec)
 	if err != nil {
-		return fmt.Errorf("describe %s: %w", st.where(), err)
+		return timedOut(e, ctx, err)
 	}
-	t := out.Table
+	if *asJSON {
+		enc := json.NewEncoder(e.stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(d); err != nil {
+			return err
+		}
+	} else {
+		printTable(e, d)
+	}
+	if len(d.Problems) > 0 {
+		return &schemaError{table: spec.table, problems: d.Problems}
+	}
+	return nil
+}
+
+// describeTable reads what describe shows.
+func describeTable(ctx context.Context, e *env, spec storeSpec) (tableDescription, error) {
+	st, err := openStore(ctx, e, spec, attemptTimeout)
+	if err != nil {
+		return tableDescription{}, err
+	}
+	t, err := st.describe(ctx)
+	if err != nil {
+		return tableDescription{}, err
+	}
+	problems := schemaProblems(t, spec)
 	d := tableDescription{Table: st.spec.table, Status: string(t.TableStatus), ItemCount: aws.ToInt64(t.ItemCount),
-		ARN: aws.ToString(t.TableArn), Matches: se == nil, Billing: "PROVISIONED"}
+		ARN: aws.ToString(t.TableArn), Matches: len(problems) == 0, Problems: problems, Billing: "PROVISIONED"}
 	attrTypes := map[string]string{}
 	for _, a := range t.AttributeDefinitions {
 		attrTypes[aws.ToString(a.AttributeName)] = string(a.AttributeType)
@@ -320,47 +348,35 @@ func tableDescribe(ctx context.Context, e *env, args []string) error {
 		d.TTL = string(ttl.TimeToLiveDescription.TimeToLiveStatus)
 		d.TTLAttribute = aws.ToString(ttl.TimeToLiveDescription.AttributeName)
 	}
-	if se != nil {
-		d.Problems = se.Problems
-	}
+	return d, nil
+}
 
-	if *asJSON {
-		enc := json.NewEncoder(e.stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(d); err != nil {
-			return err
-		}
+func printTable(e *env, d tableDescription) {
+	w := e.stdout
+	row := func(k, v string) { fmt.Fprintf(w, "%-10s %s\n", k, v) }
+	row("table", d.Table)
+	row("status", d.Status)
+	row("partition", d.PartitionKey)
+	row("sort key", orDash(d.SortKey))
+	billing := d.Billing
+	if d.Billing == "PROVISIONED" {
+		billing += fmt.Sprintf(" (read %d, write %d)", d.ReadCapacity, d.WriteCapacity)
+	}
+	row("billing", billing)
+	row("items", fmt.Sprintf("%d (approximate; DynamoDB refreshes it about every six hours)", d.ItemCount))
+	ttlDesc := d.TTL
+	if d.TTLAttribute != "" {
+		ttlDesc += fmt.Sprintf(" on %q", d.TTLAttribute)
+	}
+	row("TTL", ttlDesc)
+	if d.ARN != "" {
+		row("arn", d.ARN)
+	}
+	if d.Matches {
+		row("store URL", "matches the table's key schema")
 	} else {
-		w := e.stdout
-		row := func(k, v string) { fmt.Fprintf(w, "%-10s %s\n", k, v) }
-		row("table", d.Table)
-		row("status", d.Status)
-		row("partition", d.PartitionKey)
-		row("sort key", orDash(d.SortKey))
-		billing := d.Billing
-		if d.Billing == "PROVISIONED" {
-			billing += fmt.Sprintf(" (read %d, write %d)", d.ReadCapacity, d.WriteCapacity)
-		}
-		row("billing", billing)
-		row("items", fmt.Sprintf("%d (approximate; DynamoDB refreshes it about every six hours)", d.ItemCount))
-		ttlDesc := d.TTL
-		if d.TTLAttribute != "" {
-			ttlDesc += fmt.Sprintf(" on %q", d.TTLAttribute)
-		}
-		row("TTL", ttlDesc)
-		if d.ARN != "" {
-			row("arn", d.ARN)
-		}
-		if se == nil {
-			row("store URL", "matches the table's key schema")
-		} else {
-			row("store URL", "DOES NOT MATCH: "+strings.Join(sorted(se.Problems), "; "))
-		}
+		row("store URL", "DOES NOT MATCH: "+strings.Join(d.Problems, "; "))
 	}
-	if schemaErr != nil {
-		return schemaErr
-	}
-	return nil
 }
 
 func orDash(s string) string {
