@@ -1,11 +1,18 @@
 package testservers
 
 import (
+	"bufio"
+	"bytes"
 	"errors"
 	"os"
 	"path/filepath"
 	"sync"
 )
+
+// rootModule is the module path of the repository root. Nested modules
+// (benchmarks/, internal/dynamodblocal/) have go.mod files of their own and
+// may use this package too, so the walk up skips every other go.mod.
+const rootModule = "github.com/leaselock/leaselock"
 
 var repoRoot = sync.OnceValues(func() (string, error) {
 	dir, err := os.Getwd()
@@ -13,17 +20,36 @@ var repoRoot = sync.OnceValues(func() (string, error) {
 		return "", err
 	}
 	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+		if modulePath(filepath.Join(dir, "go.mod")) == rootModule {
 			return dir, nil
 		}
 		parent := filepath.Dir(dir)
 		if parent == dir {
-			return "", errors.New("testservers: no go.mod above the working directory")
+			return "", errors.New("testservers: no go.mod of module " + rootModule + " above the working directory")
 		}
 		dir = parent
 	}
 })
 
-// RepoRoot returns the directory holding go.mod, found by walking up from
-// the working directory (a test's working directory is its package folder).
+// modulePath returns the module path a go.mod declares, "" if the file is
+// missing or declares none.
+func modulePath(gomod string) string {
+	data, err := os.ReadFile(gomod)
+	if err != nil {
+		return ""
+	}
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for sc.Scan() {
+		f := bytes.Fields(sc.Bytes())
+		if len(f) == 2 && string(f[0]) == "module" {
+			return string(bytes.Trim(f[1], `"`))
+		}
+	}
+	return ""
+}
+
+// RepoRoot returns the repository root: the directory holding the go.mod of
+// module github.com/leaselock/leaselock, found by walking up from the working
+// directory (a test's working directory is its package folder, possibly in
+// a nested module).
 func RepoRoot() (string, error) { return repoRoot() }
