@@ -30,6 +30,9 @@ type Chart struct {
 	// Format renders a value (default "%.3g"); Unit follows it.
 	Format string
 	Unit   string
+	// GroupScales gives each group its own scale, for groups that measure
+	// different things; otherwise all bars share one.
+	GroupScales bool
 }
 
 // seriesColor gives each contender the same colour in every chart.
@@ -114,18 +117,25 @@ func (c Chart) WritePNG(w io.Writer) error {
 	text(fs["title"], margin, margin+14, ink, c.Title)
 	text(fs["text"], margin, margin+34, grey, c.Note)
 
-	maxV := 0.0
-	for _, row := range c.Values {
-		for _, v := range row {
-			if !math.IsNaN(v) && v > maxV {
-				maxV = v
+	scale := func(rows [][]float64) float64 {
+		m := 0.0
+		for _, row := range rows {
+			for _, v := range row {
+				if !math.IsNaN(v) && v > m {
+					m = v
+				}
 			}
 		}
+		return m
 	}
+	maxV := scale(c.Values)
 	barLeft := margin + labelWidth
 	barSpan := chartWidth - barLeft - valueWidth - margin
 	y := titleHeight + margin/2
 	for gi, g := range c.Groups {
+		if c.GroupScales && gi < len(c.Values) {
+			maxV = scale(c.Values[gi : gi+1])
+		}
 		if g != "" {
 			text(fs["group"], margin, y+16, ink, g)
 			y += groupHeader

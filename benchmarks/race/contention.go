@@ -118,6 +118,8 @@ func (r *runner) contentionOf(ctx context.Context, k Kind) (*Contention, error) 
 	}
 	res := &Contention{
 		Workers:                cfg.Workers,
+		HoldMs:                 ms(cfg.Hold),
+		PollMs:                 ms(cfg.Timings.Poll),
 		Acquisitions:           len(waits),
 		Seconds:                round(elapsed.Seconds(), 3),
 		PerSecond:              round(float64(len(waits))/elapsed.Seconds(), 2),

@@ -111,15 +111,19 @@ func (f *floorContender) Acquire(ctx context.Context, key string) (Held, error) 
 	if !errors.Is(err, ErrBusy) {
 		return h, err
 	}
+	// Read the record at once, to start watching its version, then once
+	// per poll.
 	var watched string
 	var since time.Time
 	t := time.NewTicker(f.poll)
 	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-t.C:
+	for first := true; ; first = false {
+		if !first {
+			select {
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			case <-t.C:
+			}
 		}
 		out, err := f.db.GetItem(ctx, &dynamodb.GetItemInput{
 			TableName:      aws.String(f.table),

@@ -14,13 +14,15 @@ const (
 	opRelease         = "release"
 	opAcquireReleased = "acquire released key"
 	opRefused         = "refused try-acquire (key held)"
-	opWaitSecond      = "wait on a held key, per second"
 )
 
 // requests counts, for each contender, the requests of each operation on
 // its own keys: the acquirer and a second client that finds the key held.
 func (r *runner) requests(ctx context.Context) {
-	r.res.RequestOps = []string{opAcquireAbsent, opAcquireReleased, opHeartbeat, opRelease, opRefused, opWaitSecond}
+	r.res.RequestOps = []string{opAcquireAbsent, opAcquireReleased, opHeartbeat, opRelease, opRefused}
+	if r.cfg.RequestsWait > 0 {
+		r.res.RequestOps = append(r.res.RequestOps, waitOp(r.cfg))
+	}
 	for _, k := range Kinds {
 		ops, err := r.requestsOf(ctx, k)
 		if err != nil {
@@ -30,6 +32,11 @@ func (r *runner) requests(ctx context.Context) {
 		r.res.Requests[k.Name] = ops
 		r.logf("   %-14s %s", k.Name, describeOps(ops, r.res.RequestOps))
 	}
+}
+
+// waitOp names the wait of the requests scenario with its timings.
+func waitOp(cfg Config) string {
+	return fmt.Sprintf("wait %v on a held key (poll %v)", cfg.RequestsWait, cfg.RequestTimings.Poll)
 }
 
 func describeOps(ops map[string]OpRequests, order []string) string {
@@ -105,7 +112,7 @@ func (r *runner) requestsOf(ctx context.Context, k Kind) (map[string]OpRequests,
 		if i == 0 && r.cfg.RequestsWait > 0 {
 			// One waiter watches the held key for RequestsWait: its
 			// first attempt, then one look per poll.
-			err := measure(opWaitSecond, cb, func() error {
+			err := measure(waitOp(r.cfg), cb, func() error {
 				wctx, cancel := context.WithTimeout(ctx, r.cfg.RequestsWait)
 				defer cancel()
 				_, err := b.Acquire(wctx, key)
@@ -125,9 +132,6 @@ func (r *runner) requestsOf(ctx context.Context, k Kind) (map[string]OpRequests,
 	out := map[string]OpRequests{}
 	for op, s := range sums {
 		n := float64(counts[op])
-		if op == opWaitSecond {
-			n *= r.cfg.RequestsWait.Seconds()
-		}
 		o := OpRequests{Requests: round(float64(s.Total)/n, 2), ByOp: map[string]float64{}}
 		for dop, v := range s.ByOp {
 			o.ByOp[dop] = round(float64(v)/n, 2)

@@ -75,6 +75,8 @@ type Sequential struct {
 // Contention: workers on one key.
 type Contention struct {
 	Workers                int              `json:"workers"`
+	HoldMs                 float64          `json:"hold_ms"`
+	PollMs                 float64          `json:"poll_ms"`
 	Acquisitions           int              `json:"acquisitions"`
 	Seconds                float64          `json:"seconds"`
 	PerSecond              float64          `json:"acquisitions_per_s"`
@@ -198,8 +200,8 @@ func (r *Result) computeRatios() {
 	add("contention wait p99 ms", func(n string) (float64, bool) {
 		return field(r.Contention[n], func(c *Contention) float64 { return c.WaitP99 })
 	})
-	add("contention wait max ms", func(n string) (float64, bool) {
-		return field(r.Contention[n], func(c *Contention) float64 { return c.WaitMax })
+	add("contention longest wait ms (unserved included)", func(n string) (float64, bool) {
+		return field(r.Contention[n], func(c *Contention) float64 { return max(c.WaitMax, c.UnservedMax) })
 	})
 	add("contention fairness (min/max share)", func(n string) (float64, bool) {
 		return field(r.Contention[n], func(c *Contention) float64 { return c.Fairness })
