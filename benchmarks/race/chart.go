@@ -8,6 +8,7 @@ import (
 	"image/png"
 	"io"
 	"math"
+	"strings"
 	"sync"
 
 	"golang.org/x/image/font"
@@ -37,12 +38,12 @@ type Chart struct {
 
 // seriesColor gives each contender the same colour in every chart.
 func seriesColor(name string, i int) color.RGBA {
-	switch name {
-	case Leaselock:
+	switch {
+	case strings.HasPrefix(name, Leaselock):
 		return color.RGBA{0x1f, 0x6f, 0xb4, 0xff}
-	case Dynamolock:
+	case strings.HasPrefix(name, Dynamolock):
 		return color.RGBA{0xe8, 0x80, 0x1a, 0xff}
-	case Floor:
+	case name == Floor || strings.HasPrefix(name, "memstore"):
 		return color.RGBA{0x8c, 0x8c, 0x8c, 0xff}
 	}
 	palette := []color.RGBA{{0x2c, 0xa0, 0x2c, 0xff}, {0x94, 0x67, 0xbd, 0xff}, {0xd6, 0x27, 0x28, 0xff}}

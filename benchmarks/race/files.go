@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 )
 
 // ResultFile is the name of the JSON result WriteFiles writes.
@@ -26,7 +28,9 @@ func WriteFiles(dir string, res *Result) ([]string, error) {
 	if err := os.WriteFile(filepath.Join(dir, ResultFile), append(b, '\n'), 0o644); err != nil {
 		return nil, err
 	}
-	for name, c := range Charts(res) {
+	charts := Charts(res)
+	for _, name := range slices.Sorted(maps.Keys(charts)) {
+		c := charts[name]
 		var buf bytes.Buffer
 		if err := c.WritePNG(&buf); err != nil {
 			return written, fmt.Errorf("chart %s: %w", name, err)
@@ -37,6 +41,21 @@ func WriteFiles(dir string, res *Result) ([]string, error) {
 		written = append(written, name)
 	}
 	return written, nil
+}
+
+// ReadResult reads a results.json that WriteFiles wrote, and recomputes its
+// ratios, so charts can be redrawn without running the race again.
+func ReadResult(path string) (*Result, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	res := newResult()
+	if err := json.Unmarshal(b, res); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	res.computeRatios()
+	return res, nil
 }
 
 // contenderNames lists the contenders in chart order.
@@ -61,8 +80,9 @@ func Charts(res *Result) map[string]Chart {
 	out := map[string]Chart{}
 
 	if len(res.Requests) > 0 {
-		c := Chart{Title: "DynamoDB requests per operation (dynalite)", Note: note("fewer is better"),
-			Series: names, Format: "%.3g"}
+		c := Chart{Title: "DynamoDB requests per operation (dynalite)",
+			Note:   note("fewer is better; each block has its own scale"),
+			Series: names, Format: "%.3g", GroupScales: true}
 		for _, op := range res.RequestOps {
 			row := make([]float64, len(names))
 			for i, n := range names {

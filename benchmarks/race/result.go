@@ -147,15 +147,15 @@ type Memstore struct {
 
 // Ratio compares leaselock's figure for one metric with the floor's and
 // dynamolock's. A ratio above 1 means leaselock's number is larger (better
-// for rates and locks kept, worse for requests and times); zero when a
-// figure is missing or zero.
+// for rates and locks kept, worse for requests and times); a ratio is
+// absent (null) when the other figure is missing or zero.
 type Ratio struct {
-	Metric       string  `json:"metric"`
-	Leaselock    float64 `json:"leaselock"`
-	Floor        float64 `json:"floor"`
-	Dynamolock   float64 `json:"dynamolock"`
-	VsFloor      float64 `json:"leaselock_over_floor"`
-	VsDynamolock float64 `json:"leaselock_over_dynamolock"`
+	Metric       string   `json:"metric"`
+	Leaselock    float64  `json:"leaselock"`
+	Floor        float64  `json:"floor"`
+	Dynamolock   float64  `json:"dynamolock"`
+	VsFloor      *float64 `json:"leaselock_over_floor"`
+	VsDynamolock *float64 `json:"leaselock_over_dynamolock"`
 }
 
 func ratio(a, b float64) float64 {
@@ -163,6 +163,15 @@ func ratio(a, b float64) float64 {
 		return 0
 	}
 	return round(a/b, 3)
+}
+
+// ratioOf is ratio, nil where it has no value.
+func ratioOf(a, b float64, haveB bool) *float64 {
+	if !haveB || b == 0 {
+		return nil
+	}
+	v := ratio(a, b)
+	return &v
 }
 
 // computeRatios fills Ratios from the figures present.
@@ -173,10 +182,10 @@ func (r *Result) computeRatios() {
 		if !ok {
 			return
 		}
-		f, _ := get(Floor)
-		d, _ := get(Dynamolock)
+		f, haveF := get(Floor)
+		d, haveD := get(Dynamolock)
 		r.Ratios = append(r.Ratios, Ratio{Metric: metric, Leaselock: l, Floor: f, Dynamolock: d,
-			VsFloor: ratio(l, f), VsDynamolock: ratio(l, d)})
+			VsFloor: ratioOf(l, f, haveF), VsDynamolock: ratioOf(l, d, haveD)})
 	}
 	for _, op := range r.RequestOps {
 		add("requests: "+op, func(n string) (float64, bool) {

@@ -7,6 +7,7 @@
 //	go -C benchmarks run ./cmd/race            # full run, about four minutes
 //	go -C benchmarks run ./cmd/race -quick     # every scenario briefly
 //	go -C benchmarks run ./cmd/race -scenarios contention,takeover
+//	go -C benchmarks run ./cmd/race -redraw    # charts from docs/benchmarks/results.json
 //
 // Results go to docs/benchmarks/ (results.json and *.png) unless -out says
 // otherwise. dynalite must be installed (scripts/install-test-servers.sh);
@@ -50,6 +51,7 @@ func run() error {
 		heartbeat  = flag.String("heartbeat", "", "heartbeat cases, comma-separated HEARTBEAT/LEASE:LOCKS[:HOLD], e.g. 300ms/1s:1000:6s (default 300ms/1s:1000:6s,1s/3s:1000:9s,2s/6s:1000:12s)")
 		heldLocks  = flag.Int("held-locks", -1, "locks held on memstore to weigh their heap (default 10000)")
 		timeout    = flag.Duration("timeout", 10*time.Minute, "bound on the whole run")
+		redraw     = flag.Bool("redraw", false, "run nothing: redraw the charts from the results.json in -out")
 	)
 	flag.Parse()
 	if flag.NArg() > 0 {
@@ -98,6 +100,18 @@ func run() error {
 		dir = filepath.Join(root, "docs", "benchmarks")
 	}
 
+	if *redraw {
+		res, err := race.ReadResult(filepath.Join(dir, race.ResultFile))
+		if err != nil {
+			return err
+		}
+		files, err := race.WriteFiles(dir, res)
+		if err == nil {
+			fmt.Printf("wrote %s in %s\n", strings.Join(files, ", "), dir)
+		}
+		return err
+	}
+
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
@@ -121,8 +135,15 @@ func run() error {
 	fmt.Printf("\nwrote %s in %s\n", strings.Join(files, ", "), dir)
 	fmt.Printf("load (1, 5, 15 min): %s at start, %s at end; %d CPUs\n\n", res.Meta.LoadBefore, res.Meta.LoadAfter, res.Meta.CPUs)
 	fmt.Printf("%-52s %10s %10s %10s %8s %8s\n", "metric", "leaselock", "floor", "dynamolock", "vs floor", "vs dyn")
+	show := func(v *float64) string {
+		if v == nil {
+			return "n/a"
+		}
+		return fmt.Sprintf("%.3g", *v)
+	}
 	for _, r := range res.Ratios {
-		fmt.Printf("%-52s %10.4g %10.4g %10.4g %8.3g %8.3g\n", r.Metric, r.Leaselock, r.Floor, r.Dynamolock, r.VsFloor, r.VsDynamolock)
+		fmt.Printf("%-52s %10.4g %10.4g %10.4g %8s %8s\n", r.Metric, r.Leaselock, r.Floor, r.Dynamolock,
+			show(r.VsFloor), show(r.VsDynamolock))
 	}
 	if len(res.Errors) > 0 {
 		fmt.Printf("\n%d errors:\n  %s\n", len(res.Errors), strings.Join(res.Errors, "\n  "))
