@@ -119,7 +119,9 @@ func DefaultConfig() Config {
 		Heartbeat: []HeartbeatCase{
 			{Locks: 1000, Heartbeat: 300 * time.Millisecond, Lease: time.Second, Hold: 6 * time.Second},
 			{Locks: 1000, Heartbeat: time.Second, Lease: 3 * time.Second, Hold: 9 * time.Second},
-			{Locks: 1000, Heartbeat: 2 * time.Second, Lease: 6 * time.Second, Hold: 12 * time.Second},
+			// Demand well past what dynalite serves on a small machine:
+			// how a client degrades under overload.
+			{Locks: 3000, Heartbeat: 300 * time.Millisecond, Lease: time.Second, Hold: 6 * time.Second},
 		},
 		Memstore: MemstoreConfig{BenchTime: time.Second, Runs: 3, HeldLocks: 10_000},
 	}

@@ -48,7 +48,7 @@ func run() error {
 		contention = flag.Duration("contention", 0, "contention run per contender (default 10s)")
 		workers    = flag.Int("workers", 0, "contending clients (default 4)")
 		takeovers  = flag.Int("takeovers", 0, "takeover runs per contender (default 3)")
-		heartbeat  = flag.String("heartbeat", "", "heartbeat cases, comma-separated HEARTBEAT/LEASE:LOCKS[:HOLD], e.g. 300ms/1s:1000:6s (default 300ms/1s:1000:6s,1s/3s:1000:9s,2s/6s:1000:12s)")
+		heartbeat  = flag.String("heartbeat", "", "heartbeat cases, comma-separated HEARTBEAT/LEASE:LOCKS[:HOLD], e.g. 300ms/1s:1000:6s (default 300ms/1s:1000:6s,1s/3s:1000:9s,300ms/1s:3000:6s)")
 		heldLocks  = flag.Int("held-locks", -1, "locks held on memstore to weigh their heap (default 10000)")
 		timeout    = flag.Duration("timeout", 10*time.Minute, "bound on the whole run")
 		redraw     = flag.Bool("redraw", false, "run nothing: redraw the charts from the results.json in -out")
