@@ -35,6 +35,10 @@ echo "==> nested module otelock (OpenTelemetry instrumentation; its tests use th
 (cd otelock && go vet ./... && go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./... &&
 	LEASELOCK_REQUIRE_SERVERS=1 GORACE="${GORACE:-atexit_sleep_ms=0}" go test -race -count=1 -timeout 10m "$@" ./...)
 
+echo "==> nested module benchmarks (the race against dynamolock and the raw SDK, run briefly)"
+(cd benchmarks && go vet ./... && go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./... &&
+	LEASELOCK_REQUIRE_SERVERS=1 go test -race -count=1 -timeout 10m "$@" ./...)
+
 echo "==> go test -race"
 export LEASELOCK_REQUIRE_SERVERS=1
 export GORACE="${GORACE:-atexit_sleep_ms=0}" # race-built helper processes exit at once
