@@ -92,24 +92,6 @@ func mustCLI(t *testing.T, args ...string) result {
 	return r
 }
 
-// forceRelease runs "leaselock release --force --yes" on key and fails the
-// test unless it releases it. A holder heartbeating every few hundred
-// milliseconds can renew the record between the command's read and its
-// conditional write, which then refuses (exit 75, "changed since it was
-// read"); on a busy machine that happens, and the command is run again, as
-// it advises.
-func forceRelease(t *testing.T, url, key string) result {
-	t.Helper()
-	for attempt := 0; ; attempt++ {
-		r := cli(t, nil, "release", "--force", "--yes", "--store", url, key)
-		if r.code == exitTempFail && strings.Contains(r.stderr, "changed since it was read") && attempt < 10 {
-			continue
-		}
-		requireCode(t, r, exitOK)
-		return r
-	}
-}
-
 // process returns leaselock as a separate process (the test binary in the
 // cli role) with the test environment plus extra variables. It is killed
 // when the test ends, at the test's bound, or when a test server dies (see
@@ -185,10 +167,6 @@ func newTable(t *testing.T, kind testservers.Kind, query string) tableEnv {
 	mustCLI(t, "table", "create", "--store", te.url)
 	return te
 }
-
-// ctx returns a context for the test's own calls on the table: bounded, and
-// over at once if the server dies (see testservers.Server.Context).
-func (te tableEnv) ctx(t *testing.T) context.Context { return te.srv.Context(t) }
 
 // store opens the test table directly, for tests that set up or check
 // records without the CLI.

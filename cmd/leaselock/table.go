@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"sort"
 	"strings"
 	"time"
 
@@ -383,11 +382,5 @@ func orDash(s string) string {
 	if s == "" {
 		return "-"
 	}
-	return s
-}
-
-func sorted(s []string) []string {
-	s = append([]string(nil), s...)
-	sort.Strings(s)
 	return s
 }

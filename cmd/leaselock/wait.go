@@ -36,7 +36,6 @@ type waiter struct {
 	waited    bool          // a holder was seen: the lock was not free at once
 	takeover  string        // owner whose expired lease we replaced
 	storeErr  error         // the store's last failure; nil once it answers
-	answered  bool          // the store has answered at least once
 	inflight  time.Time     // when the oldest unanswered request was sent; zero if none
 	calls     int           // requests in flight
 	hungSaid  bool          // "no answer" was printed for the current hang
