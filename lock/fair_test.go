@@ -108,7 +108,7 @@ func TestSoleClientReacquiresAtOnce(t *testing.T) {
 		}
 		require.Equal(t, make([]time.Duration, 9), waits(memstore.New()))
 		ms := time.Millisecond
-		require.Equal(t, []time.Duration{ms, ms, ms, ms, 9 * ms, ms, ms, ms, 9 * ms},
-			waits(slowStore{memstore.New(), ms}), "8 round trips every fourth time")
+		require.Equal(t, []time.Duration{ms, ms, ms, ms, 3 * ms, ms, ms, ms, 3 * ms},
+			waits(slowStore{memstore.New(), ms}), "2 round trips every fourth time")
 	})
 }
