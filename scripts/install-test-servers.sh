@@ -2,9 +2,9 @@
 # install-test-servers.sh installs the DynamoDB-compatible servers the test
 # suite starts on loopback:
 #
-#   dynalite  (npm, pinned in testservers/package.json + package-lock.json)
-#             -> testservers/node_modules
-#   moto      (Python, pinned in testservers/requirements.txt)
+#   dynalite  (npm, pinned in internal/testservers/servers/package.json + package-lock.json)
+#             -> internal/testservers/servers/node_modules
+#   moto      (Python, pinned in internal/testservers/servers/requirements.txt)
 #             -> .cache/venv
 #   python_dynamodb_lock (the Python lock client the interop tests drive,
 #             pinned in internal/pyinterop/requirements.txt) -> .cache/venv
@@ -22,7 +22,7 @@ set -euo pipefail
 script=install-test-servers
 # shellcheck source=lib/install.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/install.sh"
-servers="$root/testservers"
+servers="$root/internal/testservers/servers"
 venv="$root/.cache/venv"
 pyinterop="$root/internal/pyinterop/requirements.txt"
 
@@ -40,7 +40,7 @@ install_dynalite() {
 	need node "dynalite runs on Node.js"
 	need npm "dynalite is installed with npm"
 	(cd "$servers" && npm ci --no-audit --no-fund --loglevel=error) \
-		</dev/null >"$log" 2>&1 || fail "npm ci failed in testservers/"
+		</dev/null >"$log" 2>&1 || fail "npm ci failed in internal/testservers/servers/"
 	[ -f "$servers/node_modules/dynalite/cli.js" ] ||
 		fail "npm ci succeeded but node_modules/dynalite/cli.js is missing"
 	echo "$want" >"$stamp"
@@ -79,7 +79,7 @@ install_moto() {
 	make_venv
 	"$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
 		--no-input -r "$servers/requirements.txt" -r "$pyinterop" </dev/null >"$log" 2>&1 ||
-		fail "pip install -r testservers/requirements.txt -r internal/pyinterop/requirements.txt failed"
+		fail "pip install -r internal/testservers/servers/requirements.txt -r internal/pyinterop/requirements.txt failed"
 	[ -x "$venv/bin/moto_server" ] || fail "pip succeeded but moto_server is missing"
 	"$venv/bin/python" -c "import python_dynamodb_lock" </dev/null >>"$log" 2>&1 ||
 		fail "pip succeeded but python_dynamodb_lock does not import"

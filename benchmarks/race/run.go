@@ -274,7 +274,7 @@ func dynaliteVersion() string {
 	if err != nil {
 		return ""
 	}
-	b, err := os.ReadFile(filepath.Join(root, "testservers", "node_modules", "dynalite", "package.json"))
+	b, err := os.ReadFile(filepath.Join(root, "internal", "testservers", "servers", "node_modules", "dynalite", "package.json"))
 	if err != nil {
 		return ""
 	}

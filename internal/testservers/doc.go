@@ -17,7 +17,7 @@
 //		...
 //	}
 //
-// dynalite runs with testservers/dynalite_guard.js preloaded: dynalite
+// dynalite runs with internal/testservers/servers/dynalite_guard.js preloaded: dynalite
 // 4.0.0 exits when a client aborts a request mid-body, and the guard logs
 // that and goes on.
 //

@@ -62,7 +62,7 @@ func answers(endpoint string) bool {
 
 // TestDynaliteSurvivesClientAbort aborts requests mid-body: dynalite 4.0.0
 // alone dies of the first one (an uncaught "Error: aborted"); started with
-// testservers/dynalite_guard.js, as Start does, it logs each one and goes
+// internal/testservers/servers/dynalite_guard.js, as Start does, it logs each one and goes
 // on answering. The first subtest pins the upstream bug: when an upgrade
 // fixes it, it fails and the guard can go.
 func TestDynaliteSurvivesClientAbort(t *testing.T) {

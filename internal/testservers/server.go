@@ -18,6 +18,11 @@ import (
 	"time"
 )
 
+// serversDir holds, under the repository root, the servers' pins (npm and
+// pip), the scripts the tests start them with, and dynalite's node_modules
+// once scripts/install-test-servers.sh has run.
+var serversDir = filepath.Join("internal", "testservers", "servers")
+
 // Kind names a DynamoDB-compatible server.
 type Kind string
 
@@ -26,7 +31,7 @@ const (
 	// transactions and TTL and ignores ReturnValuesOnConditionCheckFailure.
 	Dynalite Kind = "dynalite"
 	// Moto is moto_server 5.2.5 (Python) with its requests serialised by
-	// testservers/moto_serial.py. It has transactions and TTL.
+	// internal/testservers/servers/moto_serial.py. It has transactions and TTL.
 	Moto Kind = "moto"
 	// MotoThreaded is plain moto_server, which serves requests on
 	// concurrent threads without locking its DynamoDB state: concurrent
@@ -64,7 +69,7 @@ type Server struct {
 
 // options are the knobs of Start that only this package's tests turn.
 type options struct {
-	noGuard bool // start dynalite without testservers/dynalite_guard.js
+	noGuard bool // start dynalite without internal/testservers/servers/dynalite_guard.js
 }
 
 // command returns the argv that starts kind on port, or ErrNotInstalled.
@@ -72,7 +77,7 @@ func command(kind Kind, root string, port int, o options) ([]string, error) {
 	p := strconv.Itoa(port)
 	switch kind {
 	case Dynalite:
-		cli := filepath.Join(root, "testservers", "node_modules", "dynalite", "cli.js")
+		cli := filepath.Join(root, serversDir, "node_modules", "dynalite", "cli.js")
 		if _, err := os.Stat(cli); err != nil {
 			return nil, fmt.Errorf("%w (%s missing)", ErrNotInstalled, cli)
 		}
@@ -84,7 +89,7 @@ func command(kind Kind, root string, port int, o options) ([]string, error) {
 		argv := []string{node}
 		if !o.noGuard {
 			// dynalite exits on a client's aborted request; see the script.
-			argv = append(argv, "-r", filepath.Join(root, "testservers", "dynalite_guard.js"))
+			argv = append(argv, "-r", filepath.Join(root, serversDir, "dynalite_guard.js"))
 		}
 		return append(argv, cli, "--host", "127.0.0.1", "--port", p,
 			"--createTableMs", "0", "--deleteTableMs", "0", "--updateTableMs", "0"), nil
@@ -97,7 +102,7 @@ func command(kind Kind, root string, port int, o options) ([]string, error) {
 			return []string{bin, "-H", "127.0.0.1", "-p", p}, nil
 		}
 		python := filepath.Join(root, ".cache", "venv", "bin", "python")
-		wrapper := filepath.Join(root, "testservers", "moto_serial.py")
+		wrapper := filepath.Join(root, serversDir, "moto_serial.py")
 		return []string{python, wrapper, "-H", "127.0.0.1", "-p", p}, nil
 	}
 	return nil, fmt.Errorf("testservers: unknown server kind %q", kind)
