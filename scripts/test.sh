@@ -10,6 +10,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 echo "==> installing test servers and the Java interop driver"
 scripts/install-test-servers.sh
 scripts/install-java-interop.sh
+scripts/install-shells.sh # zsh and fish, for the CLI's completion tests
 
 echo "==> gofmt"
 unformatted="$(gofmt -l $(git ls-files '*.go') 2>&1 || true)"
