@@ -2,11 +2,9 @@ package dynamostore
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/leaselock/leaselock/backend"
@@ -63,37 +61,16 @@ func (s *Store) CommitRelease(ctx context.Context, req backend.CommitReleaseRequ
 		}}
 	}
 
-	tr := new(tracker)
-	_, err := s.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: all}, tr.option)
-	if err == nil {
-		return nil
-	}
-	var canceled *types.TransactionCanceledException
-	if !errors.As(err, &canceled) && errorCode(err) != codeTransactionCanceled {
-		return s.classify(err, "commit and release", rec.Key, true, tr)
-	}
-	var reasons []types.CancellationReason
-	if canceled != nil {
-		reasons = canceled.CancellationReasons
-	}
-	if len(reasons) == len(all) {
-		if deref(reasons[release].Code) == "ConditionalCheckFailed" {
-			return s.conflict(ctx, rec.Key, reasons[release].Item, false, tr)
-		}
-		return &TransactionError{Reasons: reasons, Err: err}
-	}
-	// No usable reasons: whether the lock item was the one refused shows
-	// in the record itself.
-	cur, gerr := s.Get(ctx, rec.Key)
-	switch {
-	case errors.Is(gerr, backend.ErrNotFound):
-		return &backend.ConflictError{Key: rec.Key}
-	case gerr != nil:
-		return fmt.Errorf("dynamostore: commit and release %q canceled; reading the lock failed: %w", rec.Key, errors.Join(err, gerr))
-	case cur.Version != req.ExpectVersion:
-		return &backend.ConflictError{Key: rec.Key, Current: &cur}
-	}
-	return &TransactionError{Reasons: reasons, Err: err}
+	return s.lockTransaction(ctx, "commit and release", rec.Key, all, release,
+		func(item map[string]types.AttributeValue, tr *tracker) error {
+			return s.conflict(ctx, rec.Key, item, false, tr)
+		},
+		func(cur *backend.Record) error {
+			if cur == nil || cur.Version != req.ExpectVersion {
+				return &backend.ConflictError{Key: rec.Key, Current: cur}
+			}
+			return nil
+		})
 }
 
 // CommitAndRelease commits items and releases l in one transaction (see

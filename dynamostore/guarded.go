@@ -76,6 +76,29 @@ func (s *Store) WriteGuarded(ctx context.Context, g backend.Guard, ops any) erro
 	check := len(items)
 	all[check] = s.GuardCheck(g)
 
+	guardFailed := fmt.Errorf("dynamostore: guarded write on %q (owner %q, token %d): %w",
+		g.Key, g.Owner, g.Token, backend.ErrGuardFailed)
+	return s.lockTransaction(ctx, "guarded write on", g.Key, all, check,
+		func(map[string]types.AttributeValue, *tracker) error { return guardFailed },
+		func(cur *backend.Record) error {
+			if cur == nil || cur.Released || cur.Owner != g.Owner || cur.Token != g.Token {
+				return guardFailed
+			}
+			return nil
+		})
+}
+
+// lockTransaction runs all in one TransactWriteItems, the lock's own item
+// at index lock and the application's items around it. When the server
+// cancels it for the lock item, refused makes the error from the item it
+// returned (nil when it returned none). When the server gives no usable
+// reasons the lock is read, and judge says from the current record (nil:
+// absent) whether the lock item was the one refused (its error) or not
+// (nil: an application item was). Any other cancellation is a
+// *TransactionError; a transport failure is classified as for any write.
+func (s *Store) lockTransaction(ctx context.Context, op string, key backend.Key, all []types.TransactWriteItem, lock int,
+	refused func(item map[string]types.AttributeValue, tr *tracker) error, judge func(cur *backend.Record) error,
+) error {
 	tr := new(tracker)
 	_, err := s.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: all}, tr.option)
 	if err == nil {
@@ -83,29 +106,29 @@ func (s *Store) WriteGuarded(ctx context.Context, g backend.Guard, ops any) erro
 	}
 	var canceled *types.TransactionCanceledException
 	if !errors.As(err, &canceled) && errorCode(err) != codeTransactionCanceled {
-		return s.classify(err, "guarded write on", g.Key, true, tr)
+		return s.classify(err, op, key, true, tr)
 	}
 	var reasons []types.CancellationReason
 	if canceled != nil {
 		reasons = canceled.CancellationReasons
 	}
 	if len(reasons) == len(all) {
-		if deref(reasons[check].Code) == "ConditionalCheckFailed" {
-			return fmt.Errorf("dynamostore: guarded write on %q (owner %q, token %d): %w",
-				g.Key, g.Owner, g.Token, backend.ErrGuardFailed)
+		if deref(reasons[lock].Code) == "ConditionalCheckFailed" {
+			return refused(reasons[lock].Item, tr)
 		}
 		return &TransactionError{Reasons: reasons, Err: err}
 	}
-	// The server gave no usable reasons: judge the guard by reading the lock.
-	rec, gerr := s.Get(ctx, g.Key)
+	cur, gerr := s.Get(ctx, key)
+	var curp *backend.Record
 	switch {
 	case errors.Is(gerr, backend.ErrNotFound):
-		return fmt.Errorf("dynamostore: guarded write on %q: lock record absent: %w", g.Key, backend.ErrGuardFailed)
 	case gerr != nil:
-		return fmt.Errorf("dynamostore: guarded write on %q canceled; reading the lock failed: %w", g.Key, errors.Join(err, gerr))
-	case rec.Released || rec.Owner != g.Owner || rec.Token != g.Token:
-		return fmt.Errorf("dynamostore: guarded write on %q (owner %q, token %d): %w",
-			g.Key, g.Owner, g.Token, backend.ErrGuardFailed)
+		return fmt.Errorf("dynamostore: %s %q canceled; reading the lock failed: %w", op, key, errors.Join(err, gerr))
+	default:
+		curp = &cur
+	}
+	if jerr := judge(curp); jerr != nil {
+		return jerr
 	}
 	return &TransactionError{Reasons: reasons, Err: err}
 }
