@@ -32,14 +32,14 @@ func TestDataCrossesOver(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, []byte("java heartbeat"), info.Data)
 
-		require.Equal(t, "released", j.must(t, "release from-java mode=mark data="+hexOf("java release")))
+		require.Equal(t, "released", j.Must(t, "release from-java mode=mark data="+hexOf("java release")))
 		l, err := g.Acquire(c, "from-java", lock.KeepData())
 		require.NoError(t, err)
 		require.Equal(t, []byte("java release"), l.Data(), "KeepData keeps what Java left on release")
 		require.Equal(t, b([]byte("java release")), e.raw(t, "from-java")["data"])
 
 		j.lock(t, "acquire cleared delete=false data="+hexOf("left behind"))
-		require.Equal(t, "released", j.must(t, "release cleared"))
+		require.Equal(t, "released", j.Must(t, "release cleared"))
 		l, err = g.Acquire(c, "cleared")
 		require.NoError(t, err)
 		require.Empty(t, l.Data(), "without KeepData a fresh acquisition clears the data")

@@ -50,7 +50,7 @@ func TestFencingTokenAcrossJava(t *testing.T) {
 		// A default Java acquire replaces the item: the counter is gone.
 		j.lock(t, "acquire put")
 		require.NotContains(t, e.raw(t, "put"), dynamostore.AttrFencingToken)
-		require.Equal(t, "released", j.must(t, "release put mode=mark"))
+		require.Equal(t, "released", j.Must(t, "release put mode=mark"))
 		require.Equal(t, uint64(1), goAcquireRelease("put"),
 			"the limitation: after a Java PutItem acquisition the token restarts at 1 (it was 2)")
 
@@ -62,13 +62,13 @@ func TestFencingTokenAcrossJava(t *testing.T) {
 		require.Equal(t, n("2"), e.raw(t, "update")[dynamostore.AttrFencingToken], "Java's UpdateItem keeps the counter")
 		waitForJavaHeartbeat(t, e, "update", first.RecordVersionNumber)
 		require.Equal(t, n("2"), e.raw(t, "update")[dynamostore.AttrFencingToken], "Java's heartbeat keeps the counter")
-		require.Equal(t, "released", j.must(t, "release update mode=mark"))
+		require.Equal(t, "released", j.Must(t, "release update mode=mark"))
 		require.Equal(t, n("2"), e.raw(t, "update")[dynamostore.AttrFencingToken])
 		require.Equal(t, uint64(3), goAcquireRelease("update"), "tokens keep increasing across an UpdateItem Java acquisition")
 
 		// ...but Java's default release deletes the item, counter and all.
 		j.lock(t, "acquire update update=true")
-		require.Equal(t, "released", j.must(t, "release update"))
+		require.Equal(t, "released", j.Must(t, "release update"))
 		require.Empty(t, e.raw(t, "update"))
 		require.Equal(t, uint64(1), goAcquireRelease("update"), "a deleted record restarts the counter")
 
@@ -88,7 +88,7 @@ func TestFencingTokenAcrossJava(t *testing.T) {
 			t.Fatal("leaselock still reports the lock held after Java took it over")
 		}
 		require.Equal(t, n("2"), e.raw(t, "takeover")[dynamostore.AttrFencingToken])
-		require.Equal(t, "released", j.must(t, "release takeover mode=mark"))
+		require.Equal(t, "released", j.Must(t, "release takeover mode=mark"))
 		require.Equal(t, uint64(3), goAcquireRelease("takeover"))
 	})
 }

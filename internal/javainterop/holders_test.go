@@ -53,7 +53,7 @@ func TestJavaHolderBlocksGoUntilItDies(t *testing.T) {
 			"the Java client heartbeats: its version moved on")
 
 		// Crash the Java holder: no release, heartbeats stop.
-		j.kill(t)
+		j.Kill(t)
 		killed := time.Now()
 		l, err := g.Acquire(c, "job")
 		require.NoError(t, err)
@@ -100,8 +100,8 @@ func TestPausedJavaHolderCannotResurrect(t *testing.T) {
 		require.NoError(t, l.Err(), "leaselock's lock must survive the Java client waking up")
 		now := e.raw(t, "job")
 		require.Equal(t, s("go-taker"), now["ownerName"])
-		require.Equal(t, "false", j.must(t, "held job"), "the Java client knows its lease ended")
-		require.Equal(t, "refused", j.must(t, "release job mode=mark"), "a stale Java release must not apply")
+		require.Equal(t, "false", j.Must(t, "held job"), "the Java client knows its lease ended")
+		require.Equal(t, "refused", j.Must(t, "release job mode=mark"), "a stale Java release must not apply")
 		require.NoError(t, l.Err())
 		require.Equal(t, s("go-taker"), e.raw(t, "job")["ownerName"])
 		require.NotContains(t, e.raw(t, "job"), "isReleased")
@@ -134,7 +134,7 @@ func TestGoHolderBlocksJavaUntilItStops(t *testing.T) {
 		// tryAcquireLock waits the lease plus its 1 s buffer, watching the
 		// version; leaselock's heartbeats keep changing it.
 		start := time.Now()
-		require.Equal(t, "none", j.must(t, "try job refresh=100"))
+		require.Equal(t, "none", j.Must(t, "try job refresh=100"))
 		require.GreaterOrEqual(t, time.Since(start), lease)
 		require.NoError(t, l.Err(), "leaselock still holds the key")
 		require.Equal(t, s("go-holder"), e.raw(t, "job")["ownerName"])
@@ -191,7 +191,7 @@ func TestRaceForFreeKey(t *testing.T) {
 			go func() {
 				defer close(done)
 				// wait=0: one attempt; refresh=10: a lost PutItem re-reads at once.
-				answer, javaErr = j.do("try " + key + " skipwait wait=0 refresh=10")
+				answer, javaErr = j.Do("try " + key + " skipwait wait=0 refresh=10")
 			}()
 			time.Sleep(time.Duration(i%6) * 2 * time.Millisecond) // vary who is first
 			_, goErr = g.TryAcquire(c, key)

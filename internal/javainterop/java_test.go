@@ -1,24 +1,21 @@
 package javainterop
 
 import (
-	"bufio"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/leaselock/leaselock/internal/linedriver"
 	"github.com/leaselock/leaselock/internal/testservers"
 )
 
@@ -83,16 +80,11 @@ type javaOpts struct {
 	createTable           bool // create the table with createLockTableInDynamoDB first
 }
 
-// javaClient is one JVM running one AmazonDynamoDBLockClient.
+// javaClient is one JVM running one AmazonDynamoDBLockClient, driven by
+// the line protocol (internal/linedriver).
 type javaClient struct {
-	owner  string
-	cmd    *exec.Cmd
-	stdin  io.WriteCloser
-	lines  chan string
-	exited chan struct{}
-	stderr *testservers.TailBuffer
-
-	mu sync.Mutex // one command at a time
+	owner string
+	*linedriver.Driver
 }
 
 // startJava starts the Java client for owner on the env's table, with the
@@ -119,76 +111,14 @@ func (e *env) startJava(t *testing.T, owner string, o ...javaOpts) *javaClient {
 			args = append(args, "--create-table", "true")
 		}
 	}
-	j := &javaClient{owner: owner, lines: make(chan string, 16), exited: make(chan struct{}),
-		stderr: testservers.NewTailBuffer(32 << 10)}
-	j.cmd = exec.Command("java", args...)
-	j.cmd.Stderr = j.stderr
-	configureProcess(j.cmd)
-	var err error
-	j.stdin, err = j.cmd.StdinPipe()
-	require.NoError(t, err)
-	stdout, err := j.cmd.StdoutPipe()
-	require.NoError(t, err)
-	require.NoError(t, j.cmd.Start())
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		for sc.Scan() {
-			j.lines <- sc.Text()
-		}
-		_ = j.cmd.Wait()
-		close(j.exited)
-	}()
-	t.Cleanup(func() {
-		j.stop()
-		if t.Failed() {
-			t.Logf("java %s stderr (tail):\n%s", owner, j.stderr.String())
-		}
-	})
-	ready, err := j.answer(answerTimeout)
-	require.NoError(t, err, "java %s did not start", owner)
-	require.Equal(t, "ready "+owner, ready, "java %s: %s", owner, j.stderr.String())
-	return j
-}
-
-// do sends one command and returns its one-line answer. Safe to call from
-// any goroutine.
-func (j *javaClient) do(line string) (string, error) {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	if _, err := io.WriteString(j.stdin, line+"\n"); err != nil {
-		return "", fmt.Errorf("java %s: send %q: %w", j.owner, line, err)
-	}
-	ans, err := j.answer(answerTimeout)
-	if err != nil {
-		return "", fmt.Errorf("java %s: %q: %w", j.owner, line, err)
-	}
-	return ans, nil
-}
-
-func (j *javaClient) answer(timeout time.Duration) (string, error) {
-	select {
-	case l := <-j.lines:
-		return l, nil
-	case <-j.exited:
-		return "", errors.New("JVM exited")
-	case <-time.After(timeout):
-		return "", fmt.Errorf("no answer within %v", timeout)
-	}
-}
-
-// must sends a command and fails the test on a transport error.
-func (j *javaClient) must(t *testing.T, line string) string {
-	t.Helper()
-	ans, err := j.do(line)
-	require.NoError(t, err)
-	return ans
+	return &javaClient{owner: owner,
+		Driver: linedriver.Start(t, "java "+owner, exec.Command("java", args...), "ready "+owner, answerTimeout)}
 }
 
 // lock sends a command that must answer "ok {lock}" and returns the lock.
 func (j *javaClient) lock(t *testing.T, line string) javaLock {
 	t.Helper()
-	ans := j.must(t, line)
+	ans := j.Must(t, line)
 	l, ok := parseLock(ans)
 	require.True(t, ok, "java %s: %q answered %q", j.owner, line, ans)
 	return l
@@ -197,46 +127,9 @@ func (j *javaClient) lock(t *testing.T, line string) javaLock {
 // expect sends a command whose answer must start with prefix.
 func (j *javaClient) expect(t *testing.T, line, prefix string) string {
 	t.Helper()
-	ans := j.must(t, line)
+	ans := j.Must(t, line)
 	require.True(t, strings.HasPrefix(ans, prefix), "java %s: %q answered %q, want %q...", j.owner, line, ans, prefix)
 	return ans
-}
-
-// kill ends the JVM at once (SIGKILL): no release, no more heartbeats.
-func (j *javaClient) kill(t *testing.T) {
-	t.Helper()
-	require.NoError(t, j.cmd.Process.Kill())
-	select {
-	case <-j.exited:
-	case <-time.After(10 * time.Second):
-		t.Fatalf("java %s did not exit after SIGKILL", j.owner)
-	}
-}
-
-// stop asks the driver to quit (it closes the lock client, releasing what it
-// holds), and kills it if it does not exit promptly.
-func (j *javaClient) stop() {
-	select {
-	case <-j.exited:
-		return
-	default:
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_, _ = j.do("quit")
-	}()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-	}
-	_ = j.stdin.Close()
-	select {
-	case <-j.exited:
-	case <-time.After(10 * time.Second):
-		_ = j.cmd.Process.Kill()
-		<-j.exited
-	}
 }
 
 // javaLock is what the Java client reports about a lock (Json.lock).

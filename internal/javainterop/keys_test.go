@@ -44,7 +44,7 @@ func TestCompositeKeyAndCustomNames(t *testing.T) {
 		require.Equal(t, "java-shards", j.lock(t, "acquire orders sort=us").Owner)
 		require.Less(t, time.Since(start), lease/2)
 
-		require.Equal(t, "released", j.must(t, "release orders sort=eu mode=mark"))
+		require.Equal(t, "released", j.Must(t, "release orders sort=eu mode=mark"))
 		e.counter.Reset()
 		l, err = g.TryAcquire(c, "orders", lock.WithSortKey("eu"))
 		require.NoError(t, err)

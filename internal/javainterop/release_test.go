@@ -39,7 +39,7 @@ func TestGoReleaseThenJavaAcquires(t *testing.T) {
 				require.True(t, seen.Released, "Java's getLock treats the record as released")
 			} else {
 				require.Empty(t, item)
-				require.Equal(t, "none", j.must(t, "get "+tc.key))
+				require.Equal(t, "none", j.Must(t, "get "+tc.key))
 			}
 
 			start := time.Now()
@@ -79,7 +79,7 @@ func TestJavaReleaseThenGoAcquires(t *testing.T) {
 			{"mark-by-option", "acquire mark-by-option delete=false", "release mark-by-option", false},
 		} {
 			j.lock(t, tc.acquire)
-			require.Equal(t, "released", j.must(t, tc.release), tc.name)
+			require.Equal(t, "released", j.Must(t, tc.release), tc.name)
 			item := e.raw(t, tc.name)
 			if tc.deleted {
 				require.Empty(t, item, "%s: Java deleted the item", tc.name)

@@ -13,12 +13,12 @@ import (
 // process knowing, like a long GC pause or a suspended VM.
 func pause(t *testing.T, j *javaClient) {
 	t.Helper()
-	require.NoError(t, j.cmd.Process.Signal(syscall.SIGSTOP))
-	t.Cleanup(func() { _ = j.cmd.Process.Signal(syscall.SIGCONT) })
+	require.NoError(t, j.Cmd().Process.Signal(syscall.SIGSTOP))
+	t.Cleanup(func() { _ = j.Cmd().Process.Signal(syscall.SIGCONT) })
 }
 
 // resume lets a paused JVM run again.
 func resume(t *testing.T, j *javaClient) {
 	t.Helper()
-	require.NoError(t, j.cmd.Process.Signal(syscall.SIGCONT))
+	require.NoError(t, j.Cmd().Process.Signal(syscall.SIGCONT))
 }

@@ -72,8 +72,8 @@ func TestWallClockExpiryAndJavaHolders(t *testing.T) {
 		for range 2 {
 			require.ErrorIs(t, <-errs, lock.ErrLocked, "a wall-clock waiter must not take a live Java lock")
 		}
-		require.Equal(t, "true", j.must(t, "held put"))
-		require.Equal(t, "true", j.must(t, "held update"))
+		require.Equal(t, "true", j.Must(t, "held put"))
+		require.Equal(t, "true", j.Must(t, "held update"))
 		require.Equal(t, s("java-holder"), e.raw(t, "put")["ownerName"])
 		require.Equal(t, s("java-holder"), e.raw(t, "update")["ownerName"])
 	})

@@ -46,7 +46,7 @@ func TestDataAndAttributesCrossOver(t *testing.T) {
 
 		// leaselock takes the dead Python holder's lock over, keeping its
 		// data and attributes.
-		p.kill(t)
+		p.Kill(t)
 		l, err = g.Acquire(c, "job", lock.KeepData())
 		require.NoError(t, err)
 		require.Equal(t, pyData, l.Data())
@@ -89,7 +89,7 @@ func TestSortKeysShared(t *testing.T) {
 
 		l2, err := g.TryAcquire(c, "job", lock.WithSortKey("2024-07"))
 		require.NoError(t, err)
-		require.Equal(t, "timeout", p.must(t, "try job sort=2024-07"))
+		require.Equal(t, "timeout", p.Must(t, "try job sort=2024-07"))
 		require.Equal(t, s("go-sorted"), e.raw(t, "job", "2024-07")["owner_name"])
 		require.NoError(t, l2.Release(c))
 		got := p.lock(t, fmt.Sprintf("acquire job sort=2024-07 wait=%d", lease.Milliseconds()))

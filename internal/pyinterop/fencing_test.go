@@ -44,7 +44,7 @@ func TestFencingAcrossPython(t *testing.T) {
 		require.Equal(t, n("2"), e.raw(t, "job", "-"+dynamostore.FenceSuffix)[dynamostore.PythonAttrFencingToken])
 
 		p.lock(t, "acquire job")
-		require.Equal(t, "released", p.must(t, "release job"))
+		require.Equal(t, "released", p.Must(t, "release job"))
 		require.Equal(t, uint64(3), goAcquireRelease(), "after a Python acquire and release")
 
 		// A Python takeover of an expired leaselock lock.
@@ -64,12 +64,12 @@ func TestFencingAcrossPython(t *testing.T) {
 			}}})
 			require.ErrorIs(t, err, backend.ErrGuardFailed, "a guard of the leaselock holder fails against the Python holder")
 		}
-		require.Equal(t, "released", p.must(t, "release job"))
+		require.Equal(t, "released", p.Must(t, "release job"))
 		require.Equal(t, uint64(5), goAcquireRelease(), "after a Python takeover")
 
 		// leaselock takes over from a killed Python holder.
 		p.lock(t, "acquire job")
-		p.kill(t)
+		p.Kill(t)
 		start := time.Now()
 		l, err = g.Acquire(c, "job")
 		require.NoError(t, err)

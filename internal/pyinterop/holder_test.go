@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/leaselock/leaselock/dynamostore"
+	"github.com/leaselock/leaselock/internal/linedriver"
 	"github.com/leaselock/leaselock/internal/testservers"
 	"github.com/leaselock/leaselock/lock"
 )
@@ -88,7 +89,7 @@ func (e *env) startGoHolder(t *testing.T, key, owner string) *goHolder {
 	h.cmd.Env = append(os.Environ(), holderEnv+"="+string(spec))
 	stderr := testservers.NewTailBuffer(16 << 10)
 	h.cmd.Stderr = stderr
-	configureProcess(h.cmd)
+	linedriver.ConfigureProcess(h.cmd)
 	stdin, err := h.cmd.StdinPipe()
 	require.NoError(t, err)
 	stdout, err := h.cmd.StdoutPipe()

@@ -49,7 +49,7 @@ func TestPythonHolderBlocksGoUntilKilled(t *testing.T) {
 		require.GreaterOrEqual(t, time.Since(start), lease)
 		require.NotEqual(t, s(first.RVN), e.raw(t, "job", "")["record_version_number"], "the Python client heartbeats")
 
-		p.kill(t)
+		p.Kill(t)
 		killed := time.Now()
 		l, err := g.Acquire(c, "job")
 		require.NoError(t, err)
@@ -67,7 +67,7 @@ func TestPythonHolderBlocksGoUntilKilled(t *testing.T) {
 		require.Equal(t, "go-waiter", seen.Owner)
 		require.Equal(t, lease.Seconds(), seen.LeaseSeconds)
 		require.Greater(t, seen.ExpiryTime, time.Now().Unix(), "leaselock writes the expiry_time the Python client needs")
-		require.Equal(t, "timeout", p2.must(t, "try job"))
+		require.Equal(t, "timeout", p2.Must(t, "try job"))
 		require.NoError(t, l.Err())
 	})
 }
@@ -83,7 +83,7 @@ func TestGoHolderBlocksPythonUntilKilled(t *testing.T) {
 		h := e.startGoHolder(t, "job", "go-holder")
 		require.Equal(t, uint64(1), h.token)
 
-		require.Equal(t, "timeout", p.must(t, "try job"))
+		require.Equal(t, "timeout", p.Must(t, "try job"))
 		seen := p.lock(t, "get job")
 		require.Equal(t, "go-holder", seen.Owner)
 		require.Equal(t, lease.Seconds(), seen.LeaseSeconds)
@@ -93,7 +93,7 @@ func TestGoHolderBlocksPythonUntilKilled(t *testing.T) {
 		// acquire_lock watches the version; leaselock's heartbeats keep
 		// changing it, so it times out.
 		start := time.Now()
-		require.Equal(t, "timeout", p.must(t, fmt.Sprintf("acquire job wait=%d", (lease+2*heartbeat).Milliseconds())))
+		require.Equal(t, "timeout", p.Must(t, fmt.Sprintf("acquire job wait=%d", (lease+2*heartbeat).Milliseconds())))
 		require.GreaterOrEqual(t, time.Since(start), lease)
 
 		h.kill(t)
@@ -127,11 +127,11 @@ func TestPausedPythonCannotResurrect(t *testing.T) {
 		p.lock(t, "acquire job")
 		g := e.goClient(t, "go-taker")
 
-		require.NoError(t, p.cmd.Process.Signal(syscall.SIGSTOP))
-		t.Cleanup(func() { _ = p.cmd.Process.Signal(syscall.SIGCONT) })
+		require.NoError(t, p.Cmd().Process.Signal(syscall.SIGSTOP))
+		t.Cleanup(func() { _ = p.Cmd().Process.Signal(syscall.SIGCONT) })
 		l, err := g.Acquire(c, "job")
 		require.NoError(t, err)
-		require.NoError(t, p.cmd.Process.Signal(syscall.SIGCONT))
+		require.NoError(t, p.Cmd().Process.Signal(syscall.SIGCONT))
 
 		time.Sleep(4 * heartbeat) // the resumed background threads run
 		require.NoError(t, l.Err(), "leaselock's lock survives the Python client waking up")
@@ -140,16 +140,16 @@ func TestPausedPythonCannotResurrect(t *testing.T) {
 		// heartbeats it again; or the sender runs first, its heartbeat is
 		// refused, and the lock is INVALID (stolen). Either way nothing is
 		// written.
-		status := p.must(t, "status job")
-		t.Logf("%s: the resumed Python lock is %s; events %s", kind, status, p.must(t, "events"))
+		status := p.Must(t, "status job")
+		t.Logf("%s: the resumed Python lock is %s; events %s", kind, status, p.Must(t, "events"))
 		switch status {
 		case "IN_DANGER":
-			require.Contains(t, p.must(t, "events"), "LOCK_IN_DANGER job -")
-			require.True(t, strings.HasPrefix(p.must(t, "release job"), "error LOCK_STOLEN"),
+			require.Contains(t, p.Must(t, "events"), "LOCK_IN_DANGER job -")
+			require.True(t, strings.HasPrefix(p.Must(t, "release job"), "error LOCK_STOLEN"),
 				"its release is a delete refused on the version")
 		case "INVALID":
-			require.Contains(t, p.must(t, "events"), "LOCK_STOLEN job -")
-			require.Equal(t, "skipped INVALID", p.must(t, "release job"))
+			require.Contains(t, p.Must(t, "events"), "LOCK_STOLEN job -")
+			require.Equal(t, "skipped INVALID", p.Must(t, "release job"))
 		default:
 			t.Fatalf("resumed Python lock is %s", status)
 		}

@@ -1,12 +1,9 @@
 package pyinterop
 
 import (
-	"bufio"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,6 +15,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/leaselock/leaselock/internal/linedriver"
 	"github.com/leaselock/leaselock/internal/testservers"
 )
 
@@ -69,16 +67,11 @@ func python(t *testing.T) string {
 	return py
 }
 
-// pyClient is one Python process running one DynamoDBLockClient.
+// pyClient is one Python process running one DynamoDBLockClient, driven
+// by the line protocol (internal/linedriver).
 type pyClient struct {
-	owner  string
-	cmd    *exec.Cmd
-	stdin  io.WriteCloser
-	lines  chan string
-	exited chan struct{}
-	stderr *testservers.TailBuffer
-
-	mu sync.Mutex // one command at a time
+	owner string
+	*linedriver.Driver
 }
 
 // startPython starts the Python client for owner on the env's table, with
@@ -89,9 +82,7 @@ func (e *env) startPython(t *testing.T, owner string) *pyClient {
 	t.Helper()
 	root, err := testservers.RepoRoot()
 	require.NoError(t, err)
-	p := &pyClient{owner: owner, lines: make(chan string, 16), exited: make(chan struct{}),
-		stderr: testservers.NewTailBuffer(32 << 10)}
-	p.cmd = exec.Command(python(t), filepath.Join(root, "internal", "pyinterop", "driver.py"),
+	cmd := exec.Command(python(t), filepath.Join(root, "internal", "pyinterop", "driver.py"),
 		"--endpoint", e.srv.Endpoint, "--table", e.table, "--owner", owner,
 		"--lease-ms", strconv.FormatInt(lease.Milliseconds(), 10),
 		"--heartbeat-ms", strconv.FormatInt(heartbeat.Milliseconds(), 10))
@@ -99,116 +90,21 @@ func (e *env) startPython(t *testing.T, owner string) *pyClient {
 	// machine's AWS settings out of the driver.
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "AWS_") {
-			p.cmd.Env = append(p.cmd.Env, kv)
+			cmd.Env = append(cmd.Env, kv)
 		}
 	}
-	p.cmd.Env = append(p.cmd.Env, "PYTHONUNBUFFERED=1")
-	p.cmd.Stderr = p.stderr
-	configureProcess(p.cmd)
-	p.stdin, err = p.cmd.StdinPipe()
-	require.NoError(t, err)
-	stdout, err := p.cmd.StdoutPipe()
-	require.NoError(t, err)
-	require.NoError(t, p.cmd.Start())
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		for sc.Scan() {
-			p.lines <- sc.Text()
-		}
-		_ = p.cmd.Wait()
-		close(p.exited)
-	}()
-	t.Cleanup(func() {
-		p.stop()
-		if t.Failed() {
-			t.Logf("python %s stderr (tail):\n%s", owner, p.stderr.String())
-		}
-	})
-	ready, err := p.answer(answerTimeout)
-	require.NoError(t, err, "python %s did not start: %s", owner, p.stderr.String())
-	require.Equal(t, "ready "+owner, ready, "python %s: %s", owner, p.stderr.String())
-	return p
-}
-
-// do sends one command and returns its one-line answer. Safe to call from
-// any goroutine.
-func (p *pyClient) do(line string) (string, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if _, err := io.WriteString(p.stdin, line+"\n"); err != nil {
-		return "", fmt.Errorf("python %s: send %q: %w", p.owner, line, err)
-	}
-	ans, err := p.answer(answerTimeout)
-	if err != nil {
-		return "", fmt.Errorf("python %s: %q: %w", p.owner, line, err)
-	}
-	return ans, nil
-}
-
-func (p *pyClient) answer(timeout time.Duration) (string, error) {
-	select {
-	case l := <-p.lines:
-		return l, nil
-	case <-p.exited:
-		return "", errors.New("the Python process exited")
-	case <-time.After(timeout):
-		return "", fmt.Errorf("no answer within %v", timeout)
-	}
-}
-
-// must sends a command and fails the test on a transport error.
-func (p *pyClient) must(t *testing.T, line string) string {
-	t.Helper()
-	ans, err := p.do(line)
-	require.NoError(t, err)
-	return ans
+	cmd.Env = append(cmd.Env, "PYTHONUNBUFFERED=1")
+	return &pyClient{owner: owner,
+		Driver: linedriver.Start(t, "python "+owner, cmd, "ready "+owner, answerTimeout)}
 }
 
 // lock sends a command that must answer "ok {lock}" and returns the lock.
 func (p *pyClient) lock(t *testing.T, line string) pyLock {
 	t.Helper()
-	ans := p.must(t, line)
+	ans := p.Must(t, line)
 	l, ok := parseLock(ans)
 	require.True(t, ok, "python %s: %q answered %q", p.owner, line, ans)
 	return l
-}
-
-// kill ends the process at once (SIGKILL): no release, no more heartbeats.
-func (p *pyClient) kill(t *testing.T) {
-	t.Helper()
-	require.NoError(t, p.cmd.Process.Kill())
-	select {
-	case <-p.exited:
-	case <-time.After(10 * time.Second):
-		t.Fatalf("python %s did not exit after SIGKILL", p.owner)
-	}
-}
-
-// stop asks the driver to quit (it closes the client, releasing what it
-// holds), and kills it if it does not exit promptly.
-func (p *pyClient) stop() {
-	select {
-	case <-p.exited:
-		return
-	default:
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_, _ = p.do("quit")
-	}()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-	}
-	_ = p.stdin.Close()
-	select {
-	case <-p.exited:
-	case <-time.After(10 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.exited
-	}
 }
 
 // pyLock is what the Python client makes of a lock item (driver.lock_json).

@@ -35,7 +35,7 @@ func TestRaceForFreeKey(t *testing.T) {
 			)
 			go func() {
 				defer close(done)
-				answer, pyErr = p.do("try " + key)
+				answer, pyErr = p.Do("try " + key)
 			}()
 			time.Sleep(time.Duration(i%6) * 2 * time.Millisecond) // vary who is first
 			goLock, err = g.TryAcquire(c, key)

@@ -29,7 +29,7 @@ func TestGoReleaseThenPythonAcquires(t *testing.T) {
 		require.NoError(t, err)
 		require.NoError(t, l.Release(c))
 		require.Empty(t, e.raw(t, "deleted", ""), "the format releases by deleting")
-		require.Equal(t, "none", p.must(t, "get deleted"))
+		require.Equal(t, "none", p.Must(t, "get deleted"))
 		start := time.Now()
 		got := p.lock(t, "acquire deleted")
 		require.Less(t, time.Since(start), lease/2, "the Python client must not wait out a lease for a released key")
@@ -53,7 +53,7 @@ func TestGoReleaseThenPythonAcquires(t *testing.T) {
 		require.NoError(t, err)
 		require.NoError(t, l.Release(c))
 		require.Equal(t, s("1"), e.raw(t, "marked", "")["is_released"])
-		require.Equal(t, "timeout", p.must(t, "try marked"), "the Python client reads a marked record as held")
+		require.Equal(t, "timeout", p.Must(t, "try marked"), "the Python client reads a marked record as held")
 		start = time.Now()
 		got = p.lock(t, fmt.Sprintf("acquire marked wait=%d", (3*lease).Milliseconds()))
 		waited := time.Since(start)
@@ -76,7 +76,7 @@ func TestPythonReleaseThenGoAcquires(t *testing.T) {
 		var last uint64
 		for i := range 3 {
 			p.lock(t, "acquire job")
-			require.Equal(t, "released", p.must(t, "release job"))
+			require.Equal(t, "released", p.Must(t, "release job"))
 			require.Empty(t, e.raw(t, "job", ""), "the Python client deletes on release")
 
 			e.counter.Reset()
@@ -87,7 +87,7 @@ func TestPythonReleaseThenGoAcquires(t *testing.T) {
 			require.Equal(t, map[string]int64{"UpdateItem": 3}, e.counter.Counts(), "round %d", i)
 			require.Greater(t, l.Token(), last, "round %d", i)
 			last = l.Token()
-			require.Equal(t, "timeout", p.must(t, "try job"))
+			require.Equal(t, "timeout", p.Must(t, "try job"))
 			require.NoError(t, l.Release(c))
 		}
 	})

@@ -24,7 +24,7 @@ func TestTableCreatedByPython(t *testing.T) {
 		e := newEnvNoTable(t, kind)
 		c := ctx(t)
 		p := e.startPython(t, "py-admin")
-		ans := p.must(t, "createtable")
+		ans := p.Must(t, "createtable")
 		if kind == testservers.Dynalite {
 			require.True(t, strings.HasPrefix(ans, "error ClientError") && strings.Contains(ans, "UnknownOperationException"),
 				"dynalite has no TTL: %q", ans)
@@ -39,7 +39,7 @@ func TestTableCreatedByPython(t *testing.T) {
 		g := e.goClient(t, "go-user")
 		l, err := g.Acquire(c, "job")
 		require.NoError(t, err)
-		require.Equal(t, "timeout", p.must(t, "try job"))
+		require.Equal(t, "timeout", p.Must(t, "try job"))
 		require.NoError(t, l.Release(c))
 		got := p.lock(t, "acquire job")
 		require.Equal(t, "py-admin", got.Owner)
@@ -74,7 +74,7 @@ func TestTableCreatedByGo(t *testing.T) {
 		_, err = g.TryAcquire(c, "job")
 		require.ErrorAs(t, err, &held)
 		require.Equal(t, "py-user", held.Owner)
-		require.Equal(t, "released", p.must(t, "release job"))
+		require.Equal(t, "released", p.Must(t, "release job"))
 		_, err = g.TryAcquire(c, "job")
 		require.NoError(t, err)
 	})

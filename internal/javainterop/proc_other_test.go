@@ -1,7 +1,0 @@
-//go:build !linux
-
-package javainterop
-
-import "os/exec"
-
-func configureProcess(*exec.Cmd) {}

@@ -1,7 +1,0 @@
-//go:build !linux
-
-package pyinterop
-
-import "os/exec"
-
-func configureProcess(*exec.Cmd) {}
