@@ -18,12 +18,13 @@ import (
 )
 
 // storeHarness runs the Store contract on a fresh table per case, with two
-// stores on two clients (two connection pools) racing on it.
-func storeHarness(kind testservers.Kind) conformance.StoreHarness {
+// stores on two clients (two connection pools) racing on it; opts chooses
+// the layout (nil: the Java client's).
+func storeHarness(kind testservers.Kind, opts *dynamostore.Options) conformance.StoreHarness {
 	h := conformance.StoreHarness{
 		NewStores: func(t *testing.T) (backend.Store, backend.Store) {
-			e := newEnv(t, kind, nil)
-			return e.store, e.another(t, nil)
+			e := newEnv(t, kind, opts)
+			return e.store, e.another(t, opts)
 		},
 		MaxKeyBytes:  dynamostore.MaxPartitionKeyBytes,
 		MaxDataBytes: 350_000,
@@ -35,12 +36,16 @@ func storeHarness(kind testservers.Kind) conformance.StoreHarness {
 		// calls: a lost answer must be ambiguous, a cut request unapplied.
 		// The SDK's retries are off so each call is one request.
 		NewStoresBehindProxy: func(t *testing.T) (backend.Store, backend.Store, *netfault.Proxy) {
-			e := newEnv(t, kind, nil)
+			e := newEnv(t, kind, opts)
 			p := netfault.Start(t, strings.TrimPrefix(e.srv.Endpoint, "http://"))
-			behind, err := dynamostore.New(testservers.NewClient("http://"+p.Addr(), noRetries), e.table, nil)
+			behind, err := dynamostore.New(testservers.NewClient("http://"+p.Addr(), noRetries), e.table, opts)
 			require.NoError(t, err)
 			return behind, e.store, p
 		},
+	}
+	if opts != nil && opts.Format == dynamostore.FormatPython {
+		// Keys with and without a sort value (an empty one is stored "-").
+		h.SortKeys, h.Races = conformance.SortKeysOptional, 300
 	}
 	if kind == testservers.Moto {
 		// TransactWriteItems runs on the server: there is no point inside
@@ -51,17 +56,44 @@ func storeHarness(kind testservers.Kind) conformance.StoreHarness {
 	return h
 }
 
+// lockHarness runs the lock engine over dynamostore in real time with
+// short leases; opts chooses the layout (nil: the Java client's).
+func lockHarness(kind testservers.Kind, opts *dynamostore.Options) conformance.LockHarness {
+	h := conformance.LockHarness{
+		NewStores: func(t *testing.T) (backend.Store, backend.Store) {
+			e := newEnv(t, kind, opts)
+			return e.store, e.another(t, opts)
+		},
+		Remote: true,
+	}
+	if kind == testservers.Moto {
+		h.GuardedOp = guardedPut
+	}
+	return h
+}
+
 var appItemSeq atomic.Int64
+
+// appItem is the key of an application item in the lock table: the table's
+// own key names, and the format's "no sort key" value where it has one.
+func appItem(store *dynamostore.Store, key string) map[string]types.AttributeValue {
+	o := store.Options()
+	item := map[string]types.AttributeValue{o.PartitionKeyName: s(key)}
+	if o.SortKeyName != "" {
+		item[o.SortKeyName] = s("-")
+	}
+	return item
+}
 
 // failingCheck returns ops whose one item, a condition check on an
 // application item that does not exist, fails.
 func failingCheck(t *testing.T, st backend.Store) any {
-	table := st.(*dynamostore.Store).Table()
+	store := st.(*dynamostore.Store)
 	return []types.TransactWriteItem{{ConditionCheck: &types.ConditionCheck{
-		TableName:                aws.String(table),
-		Key:                      map[string]types.AttributeValue{"key": s(fmt.Sprint("app-absent-", appItemSeq.Add(1)))},
+		TableName:                aws.String(store.Table()),
+		Key:                      appItem(store, fmt.Sprint("app-absent-", appItemSeq.Add(1))),
 		ConditionExpression:      aws.String("attribute_exists(#k)"),
-		ExpressionAttributeNames: map[string]string{"#k": "key"},
+		ExpressionAttributeNames: map[string]string{"#k": store.Options().PartitionKeyName},
 	}}}
 }
 
@@ -70,10 +102,9 @@ func failingCheck(t *testing.T, st backend.Store) any {
 func guardedPut(t *testing.T, st backend.Store) (any, func() bool) {
 	store := st.(*dynamostore.Store)
 	key := fmt.Sprintf("app-item-%d", appItemSeq.Add(1))
-	ops := []types.TransactWriteItem{{Put: &types.Put{
-		TableName: aws.String(store.Table()),
-		Item:      map[string]types.AttributeValue{"key": s(key), "payload": s("written under the lock")},
-	}}}
+	item := appItem(store, key)
+	item["payload"] = s("written under the lock")
+	ops := []types.TransactWriteItem{{Put: &types.Put{TableName: aws.String(store.Table()), Item: item}}}
 	written := func() bool {
 		_, err := store.Get(ctx(t), backend.Key{Partition: key})
 		if err == nil {
@@ -90,7 +121,7 @@ func TestConformanceStore(t *testing.T) {
 		t.Run(string(kind), func(t *testing.T) {
 			t.Parallel()
 			testservers.Get(t, kind) // skip (or fail) here, not in every case
-			conformance.RunStore(t, storeHarness(kind))
+			conformance.RunStore(t, storeHarness(kind, nil))
 		})
 	}
 }

@@ -3,7 +3,6 @@ package dynamostore_test
 import (
 	"testing"
 
-	"github.com/leaselock/leaselock/backend"
 	"github.com/leaselock/leaselock/conformance"
 	"github.com/leaselock/leaselock/internal/testservers"
 )
@@ -15,17 +14,7 @@ func TestConformanceLock(t *testing.T) {
 		t.Run(string(kind), func(t *testing.T) {
 			t.Parallel()
 			testservers.Get(t, kind)
-			h := conformance.LockHarness{
-				NewStores: func(t *testing.T) (backend.Store, backend.Store) {
-					e := newEnv(t, kind, nil)
-					return e.store, e.another(t, nil)
-				},
-				Remote: true,
-			}
-			if kind == testservers.Moto {
-				h.GuardedOp = guardedPut
-			}
-			conformance.RunLock(t, h)
+			conformance.RunLock(t, lockHarness(kind, nil))
 		})
 	}
 }
