@@ -7,6 +7,7 @@ import (
 	"math"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/leaselock/leaselock/backend"
 )
@@ -47,7 +48,7 @@ func (s *Store) WriteGuarded(ctx context.Context, g backend.Guard, ops any) erro
 		case released || owner != g.Owner || uint64(token) != g.Token:
 			return fmt.Errorf("pgstore: %q: %w", g.Key, backend.ErrGuardFailed)
 		}
-		return fn(ctx, tx)
+		return appErr(ctx, "guarded write", g.Key, tx, fn(ctx, tx))
 	})
 }
 
@@ -76,7 +77,7 @@ func (s *Store) CommitRelease(ctx context.Context, req backend.CommitReleaseRequ
 		case cur.version != req.ExpectVersion:
 			return conflict(key, &cur)
 		}
-		if err := fn(ctx, tx); err != nil {
+		if err := appErr(ctx, "commit-release", key, tx, fn(ctx, tx)); err != nil {
 			return err
 		}
 		// The row is locked by this transaction and its version was just
@@ -132,4 +133,19 @@ func (s *Store) inTx(ctx context.Context, op string, key backend.Key, body func(
 		return writeErr(ctx, op, key, err)
 	}
 	return nil
+}
+
+// appErr passes the application's own error through, except when its
+// connection died under it: the transaction then never committed, and
+// saying ErrUnavailable lets the engine know nothing was applied and a
+// retry may succeed, where the application's error alone says neither.
+func appErr(ctx context.Context, op string, key backend.Key, tx pgx.Tx, err error) error {
+	if err == nil || errors.Is(err, backend.ErrUnavailable) {
+		return err
+	}
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) && tx.Conn().IsClosed() {
+		return unavailable(ctx, op, key, err)
+	}
+	return err
 }

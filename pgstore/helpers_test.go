@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 
@@ -40,7 +41,9 @@ func newPool(t testing.TB, addr string, cfgs ...func(*pgxpool.Config)) *pgxpool.
 
 // freshTable returns a table name no other test uses.
 func freshTable() string {
-	return "locks_" + rand.Text()[:12]
+	// Lower case: the tests splice names into SQL unquoted, where
+	// PostgreSQL folds them, while the store quotes them.
+	return "locks_" + strings.ToLower(rand.Text()[:12])
 }
 
 // newStoreOn opens a store on table through addr; the first handle on a
