@@ -17,6 +17,7 @@ import (
 
 	"github.com/leaselock/leaselock/backend"
 	"github.com/leaselock/leaselock/conformance/netfault"
+	"github.com/leaselock/leaselock/lock"
 	"github.com/leaselock/leaselock/pgstore"
 )
 
@@ -328,4 +329,38 @@ func TestRoundTrips(t *testing.T) {
 	require.Equal(t, int64(3), got["guarded write"])
 	// BEGIN, SELECT FOR UPDATE, the application's INSERT, the release, COMMIT.
 	require.Equal(t, int64(5), got["commit-release"])
+}
+
+// The typed helpers drive the engine's guarded write and commit-and-release
+// with a pgx transaction: the writes land with the lock held, the release
+// lands with the last of them, and a released lock guards nothing.
+func TestTypedHelpers(t *testing.T) {
+	a, _ := newPair(t)
+	h := handleOf(t, a)
+	ctx := testCtx(t)
+	c, err := lock.New(a, lock.WithOwner("alice"))
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, c.Close(context.Background())) })
+	l, err := c.Acquire(ctx, "k")
+	require.NoError(t, err)
+	insert := func(id string) pgstore.TxFunc {
+		return func(ctx context.Context, tx pgx.Tx) error {
+			_, err := tx.Exec(ctx, fmt.Sprintf(`INSERT INTO %s (id) VALUES ($1)`, h.appTable), id)
+			return err
+		}
+	}
+	count := func() int {
+		var n int
+		require.NoError(t, h.pool.QueryRow(ctx, fmt.Sprintf(`SELECT count(*) FROM %s`, h.appTable)).Scan(&n))
+		return n
+	}
+	require.NoError(t, pgstore.WriteGuarded(ctx, l, insert("guarded")))
+	require.Equal(t, 1, count())
+	require.NoError(t, pgstore.CommitAndRelease(ctx, l, insert("last")))
+	require.Equal(t, 2, count())
+	rec, err := a.Get(ctx, backend.Key{Partition: "k"})
+	require.NoError(t, err)
+	require.True(t, rec.Released, "released in the same commit")
+	require.Error(t, pgstore.WriteGuarded(ctx, l, insert("late")))
+	require.Equal(t, 2, count(), "a released lock guards nothing")
 }
