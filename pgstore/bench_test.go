@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
 	"github.com/leaselock/leaselock/backend"
@@ -105,5 +106,56 @@ func report(b *testing.B, start time.Time, trips int64) {
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "cycles/s")
 	if trips > 0 {
 		b.ReportMetric(float64(trips)/float64(b.N), "roundtrips/cycle")
+	}
+}
+
+// BenchmarkHeldLocks holds many locks on one client for five seconds with
+// short leases and reports how many it kept (a lost lock closes Done) and
+// the heartbeat writes per lock per period: the PostgreSQL counterpart of
+// the heartbeat table in docs/benchmarks.md. It runs once whatever b.N is:
+//
+//	go test -run '^$' -bench HeldLocks -benchtime 1x ./
+func BenchmarkHeldLocks(b *testing.B) {
+	addr := needCluster(b)
+	for _, c := range []struct {
+		locks       int
+		beat, lease time.Duration
+	}{
+		{1000, 300 * time.Millisecond, time.Second},
+		{1000, time.Second, 3 * time.Second},
+		{3000, 300 * time.Millisecond, time.Second},
+	} {
+		b.Run(fmt.Sprintf("locks=%d/beat=%v/lease=%v", c.locks, c.beat, c.lease), func(b *testing.B) {
+			table := freshTable()
+			newStoreOn(b, addr, table, true)
+			var trips atomic.Int64
+			s := newStoreOn(b, addr, table, false, countingDial(&trips), func(cfg *pgxpool.Config) { cfg.MaxConns = 8 })
+			cl, err := lock.New(s, lock.WithOwner("bench"), lock.WithLeaseDuration(c.lease),
+				lock.WithHeartbeatPeriod(c.beat))
+			require.NoError(b, err)
+			ctx := context.Background()
+			held := make([]*lock.Lock, c.locks)
+			for i := range held {
+				held[i], err = cl.TryAcquire(ctx, fmt.Sprintf("held-%d", i))
+				require.NoError(b, err)
+			}
+			const hold = 5 * time.Second
+			trips.Store(0)
+			b.ResetTimer()
+			time.Sleep(hold)
+			b.StopTimer()
+			writes := trips.Load()
+			kept := 0
+			for _, l := range held {
+				select {
+				case <-l.Done():
+				default:
+					kept++
+				}
+			}
+			b.ReportMetric(float64(kept), "kept")
+			b.ReportMetric(float64(writes)/float64(c.locks)/(float64(hold)/float64(c.beat)), "writes/lock/period")
+			require.NoError(b, cl.Close(ctx))
+		})
 	}
 }

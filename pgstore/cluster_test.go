@@ -73,11 +73,18 @@ func startCluster() (stop func(), err error) {
 	if err != nil {
 		return nil, err
 	}
+	asRoot := os.Geteuid() == 0
+	stopStale(pgctl, asRoot)
 	dir, err := os.MkdirTemp("", "pgstore-test-")
 	if err != nil {
 		return nil, err
 	}
-	asRoot := os.Geteuid() == 0
+	// The test process's pid, so that a later run can tell a cluster whose
+	// tests were killed (a -timeout panic skips TestMain's cleanup).
+	if err := os.WriteFile(filepath.Join(dir, "owner.pid"), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
 	if asRoot {
 		u, err := user.Lookup(pgUser)
 		if err != nil {
@@ -91,17 +98,7 @@ func startCluster() (stop func(), err error) {
 			return nil, err
 		}
 	}
-	run := func(bin string, args ...string) ([]byte, error) {
-		var cmd *exec.Cmd
-		if asRoot {
-			cmd = exec.Command("runuser", append([]string{"-u", pgUser, "--", bin}, args...)...)
-		} else {
-			cmd = exec.Command(bin, args...)
-		}
-		cmd.Dir = dir // a directory the server's user can enter
-		cmd.Env = append(os.Environ(), "LC_ALL=C")
-		return cmd.CombinedOutput()
-	}
+	run := func(bin string, args ...string) ([]byte, error) { return runAs(asRoot, dir, bin, args...) }
 	data := filepath.Join(dir, "data")
 	if out, err := run(initdb, "-D", data, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-sync"); err != nil {
 		os.RemoveAll(dir)
@@ -146,4 +143,39 @@ func testCtx(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)
 	return ctx
+}
+
+// runAs runs bin in dir, as pgUser when the tests run as root.
+func runAs(asRoot bool, dir, bin string, args ...string) ([]byte, error) {
+	var cmd *exec.Cmd
+	if asRoot {
+		cmd = exec.Command("runuser", append([]string{"-u", pgUser, "--", bin}, args...)...)
+	} else {
+		cmd = exec.Command(bin, args...)
+	}
+	cmd.Dir = dir // a directory the server's user can enter
+	cmd.Env = append(os.Environ(), "LC_ALL=C")
+	return cmd.CombinedOutput()
+}
+
+// stopStale stops and removes the clusters of earlier test runs that were
+// killed before their cleanup ran: their owner.pid names a process that no
+// longer exists. Clusters of runs still going are left alone.
+func stopStale(pgctl string, asRoot bool) {
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), "pgstore-test-*"))
+	for _, dir := range dirs {
+		b, err := os.ReadFile(filepath.Join(dir, "owner.pid"))
+		if err != nil {
+			continue
+		}
+		pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+		if err != nil || pid <= 0 {
+			continue
+		}
+		if _, err := os.Stat(filepath.Join("/proc", strconv.Itoa(pid))); err == nil {
+			continue
+		}
+		_, _ = runAs(asRoot, dir, pgctl, "-D", filepath.Join(dir, "data"), "-m", "immediate", "-w", "stop")
+		os.RemoveAll(dir)
+	}
 }

@@ -21,7 +21,7 @@ func TestConformance(t *testing.T) {
 			p := netfault.Start(t, addr)
 			table := freshTable()
 			direct := newStoreOn(t, addr, table, true)
-			return newStoreOn(t, p.Addr(), table, false), direct, p
+			return newStoreOn(t, p.Addr(), table, false, cancelsDirect(addr)), direct, p
 		},
 	})
 }

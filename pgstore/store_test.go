@@ -66,7 +66,7 @@ func proxied(t *testing.T) (behind, direct *pgstore.Store, p *netfault.Proxy) {
 	direct = newStoreOn(t, addr, table, true)
 	// One connection, so the cut always meets the connection whose
 	// statements are already prepared, and the turns counted are ours.
-	behind = newStoreOn(t, p.Addr(), table, false, func(c *pgxpool.Config) { c.MaxConns = 1 })
+	behind = newStoreOn(t, p.Addr(), table, false, cancelsDirect(addr), func(c *pgxpool.Config) { c.MaxConns = 1 })
 	return behind, direct, p
 }
 
