@@ -53,7 +53,17 @@ func needCluster(t testing.TB) string {
 	return cluster.addr
 }
 
+// findBin looks in LEASELOCK_PG_BINDIR when set (PostgreSQL installed
+// somewhere else, or a test of what happens without it), else on PATH and
+// in Debian's per-version directories.
 func findBin(name string) (string, error) {
+	if dir := os.Getenv("LEASELOCK_PG_BINDIR"); dir != "" {
+		p := filepath.Join(dir, name)
+		if _, err := os.Stat(p); err != nil {
+			return "", fmt.Errorf("%s not found in LEASELOCK_PG_BINDIR: %w", name, err)
+		}
+		return p, nil
+	}
 	if p, err := exec.LookPath(name); err == nil {
 		return p, nil
 	}

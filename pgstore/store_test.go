@@ -290,6 +290,14 @@ func TestRoundTrips(t *testing.T) {
 			_, err := s.Update(ctx, next, held.Version)
 			return err
 		})
+		measure("refused acquire", func() error {
+			_, err := s.Acquire(ctx, backend.AcquireRequest{Record: lease(key, "bob", v("b"))})
+			var ce *backend.ConflictError
+			if !errors.As(err, &ce) || ce.Current == nil || ce.Current.Owner != "alice" {
+				return fmt.Errorf("want a conflict naming alice, got %v", err)
+			}
+			return nil
+		})
 		measure("guarded write", func() error {
 			return s.WriteGuarded(ctx, backend.Guard{Key: key, Owner: "alice", Token: held.Token},
 				func(ctx context.Context, tx pgx.Tx) error { return nil })
@@ -322,7 +330,7 @@ func TestRoundTrips(t *testing.T) {
 	cycle(0) // prepares every statement on the connection
 	got := cycle(1)
 	t.Logf("round trips per call on a warm connection: %v", got)
-	for _, op := range []string{"acquire", "heartbeat", "release", "get", "delete-acquire", "delete"} {
+	for _, op := range []string{"acquire", "heartbeat", "refused acquire", "release", "get", "delete-acquire", "delete"} {
 		require.Equal(t, int64(1), got[op], "%s must be one round trip", op)
 	}
 	// BEGIN, the guard's SELECT FOR SHARE, COMMIT (the ops sent nothing).
