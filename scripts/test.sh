@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # test.sh is the whole test suite, from a fresh clone: it installs the test
-# servers (dynalite from npm, moto from PyPI), checks formatting and vet,
+# servers (dynalite from npm, moto from PyPI, PostgreSQL from Debian's
+# packages when missing), checks formatting and vet,
 # then runs every Go test with the race detector. The Go tests start the
 # servers themselves on free loopback ports; LEASELOCK_REQUIRE_SERVERS makes
 # a missing server a failure instead of a skip.
@@ -11,6 +12,7 @@ echo "==> installing test servers and the Java interop driver"
 scripts/install-test-servers.sh
 scripts/install-java-interop.sh
 scripts/install-shells.sh # zsh and fish, for the CLI's completion tests
+scripts/install-postgres.sh
 
 echo "==> gofmt"
 unformatted="$(gofmt -l $(git ls-files '*.go') 2>&1 || true)"
@@ -38,6 +40,10 @@ echo "==> nested module otelock (OpenTelemetry instrumentation; its tests use th
 
 echo "==> nested module benchmarks (the race against dynamolock and the raw SDK, run briefly)"
 (cd benchmarks && go vet ./... && go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./... &&
+	LEASELOCK_REQUIRE_SERVERS=1 go test -race -count=1 -timeout 10m "$@" ./...)
+
+echo "==> nested module pgstore (PostgreSQL; its tests start a private cluster with initdb and pg_ctl)"
+(cd pgstore && go vet ./... && go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./... &&
 	LEASELOCK_REQUIRE_SERVERS=1 go test -race -count=1 -timeout 10m "$@" ./...)
 
 echo "==> go test -race"
