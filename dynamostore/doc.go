@@ -8,21 +8,14 @@
 // # Item format
 //
 // Each lock is one item, written in the format of Amazon's Java
-// AmazonDynamoDBLockClient 1.4.0, so Java services and leaselock can contend
-// on one table:
-//
-//	key                  S  the lock name (attribute name configurable; optional sort key)
-//	ownerName            S  owner identity
-//	leaseDuration        S  decimal milliseconds, e.g. "20000"
-//	recordVersionNumber  S  unique per write
-//	data                 B  present only when there is data
-//	isReleased           S  "1", present only when released (not deleted)
-//
-// leaselock adds fencingToken (N), the fencing counter, and, when
-// Options.TTLAttribute is set, a TTL epoch in seconds (N). Java ignores
-// both; note that a Java acquire replaces the whole item and so drops them,
-// restarting the fencing counter. Record.Attributes are stored as S
-// attributes under their own names.
+// AmazonDynamoDBLockClient 1.4.0 (key, ownerName, leaseDuration in
+// milliseconds as S, recordVersionNumber, data as B, isReleased "1"), so
+// Java services and leaselock can contend on one table. leaselock adds
+// fencingToken (N) and, when Options.TTLAttribute is set, a TTL epoch (N);
+// its versions are UUIDv7s that carry the write's time. The item format is
+// written out once, attribute by attribute, in docs/dynamodb.md ("Items"),
+// and pinned by golden tests; docs/java-interop.md says what each client
+// writes differently.
 //
 // Options.Format = FormatPython writes the item of the Python
 // python_dynamodb_lock 0.9.1 instead (lock_key, sort_key, owner_name,
