@@ -1,10 +1,8 @@
 package dynamostore_test
 
 import (
-	"context"
 	"errors"
 	"testing"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -28,17 +26,7 @@ type commitEnv struct {
 func newCommitEnv(t *testing.T) *commitEnv {
 	e := &commitEnv{env: newEnv(t, testservers.Moto, nil)}
 	e.bobStore = e.another(t, nil)
-	var err error
-	e.alice, err = lock.New(e.store, lock.WithOwner("alice"))
-	require.NoError(t, err)
-	e.bob, err = lock.New(e.bobStore, lock.WithOwner("bob"))
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		_ = e.alice.Close(c)
-		_ = e.bob.Close(c)
-	})
+	e.alice, e.bob = lockClient(t, e.store, "alice"), lockClient(t, e.bobStore, "bob")
 	return e
 }
 
@@ -134,10 +122,7 @@ func TestCommitAndReleaseUnsupported(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, testservers.Dynalite, nil)
 	c := ctx(t)
-	cl, err := lock.New(e.store, lock.WithOwner("alice"))
-	require.NoError(t, err)
-	defer cl.Close(context.WithoutCancel(c))
-	l, err := cl.Acquire(c, "job")
+	l, err := lockClient(t, e.store, "alice").Acquire(c, "job")
 	require.NoError(t, err)
 	err = dynamostore.CommitAndRelease(c, l, []types.TransactWriteItem{appPut(e.table, "result", "done", false)})
 	require.ErrorIs(t, err, errors.ErrUnsupported)

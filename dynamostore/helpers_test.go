@@ -14,6 +14,7 @@ import (
 	"github.com/leaselock/leaselock/backend"
 	"github.com/leaselock/leaselock/dynamostore"
 	"github.com/leaselock/leaselock/internal/testservers"
+	"github.com/leaselock/leaselock/lock"
 )
 
 func TestMain(m *testing.M) { testservers.Main(m) }
@@ -68,6 +69,20 @@ func (e *env) rawItem(t testing.TB, key map[string]types.AttributeValue) map[str
 
 // ctx returns a context for a test's store calls: a minute at most, and
 // over at once if a test server dies (see testservers.Context).
+// lockClient is a lock client on st for owner, closed at cleanup within a
+// bounded time (its releases are store calls too).
+func lockClient(t testing.TB, st backend.Store, owner string) *lock.Client {
+	t.Helper()
+	c, err := lock.New(st, lock.WithOwner(owner))
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_ = c.Close(cctx)
+	})
+	return c
+}
+
 func ctx(t testing.TB) context.Context {
 	c, cancel := context.WithTimeout(testservers.Context(t), 60*time.Second)
 	t.Cleanup(cancel)

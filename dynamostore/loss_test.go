@@ -1,7 +1,6 @@
 package dynamostore_test
 
 import (
-	"context"
 	"net/http"
 	"sync/atomic"
 	"testing"
@@ -25,12 +24,7 @@ func TestSDKRetryAfterLandedReleaseIsNotASteal(t *testing.T) {
 		e, ft := faultEnvOn(t, kind, nil)
 		c := ctx(t)
 		bobStore := e.another(t, nil)
-		alice, err := lock.New(e.store, lock.WithOwner("alice"))
-		require.NoError(t, err)
-		defer alice.Close(context.WithoutCancel(c))
-		bob, err := lock.New(bobStore, lock.WithOwner("bob"))
-		require.NoError(t, err)
-		defer bob.Close(context.WithoutCancel(c))
+		alice, bob := lockClient(t, e.store, "alice"), lockClient(t, bobStore, "bob")
 
 		var lostReports atomic.Int32
 		la, err := alice.Acquire(c, "k", lock.OnLost(func(*lock.Lock, error) { lostReports.Add(1) }))
