@@ -42,9 +42,16 @@ func (s *countingStore) Update(ctx context.Context, rec backend.Record, v string
 // in-memory store, and the store calls it makes. Compare with
 // BenchmarkStoreFloor, the same two store calls made directly.
 func BenchmarkAcquireRelease(b *testing.B) {
-	ctx := context.Background()
 	s := &countingStore{Store: memstore.New()}
-	c, err := lock.New(s, lock.WithOwner("bench"))
+	benchCycle(b, s)
+	b.ReportMetric(float64(s.calls.Load())/float64(b.N), "store-calls/op")
+}
+
+// benchCycle acquires and releases one key on s in a loop, with a client
+// made with opts.
+func benchCycle(b *testing.B, s backend.Store, opts ...lock.Option) {
+	ctx := context.Background()
+	c, err := lock.New(s, append(opts, lock.WithOwner("bench"))...)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -59,7 +66,6 @@ func BenchmarkAcquireRelease(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	b.ReportMetric(float64(s.calls.Load())/float64(b.N), "store-calls/op")
 }
 
 // BenchmarkStoreFloor is the physical floor of a lock cycle on memstore:

@@ -10,7 +10,6 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/leaselock/leaselock/backend"
 	"github.com/leaselock/leaselock/lock"
 	"github.com/leaselock/leaselock/memstore"
 )
@@ -70,12 +69,7 @@ func TestLockContextEndsOnLoss(t *testing.T) {
 		ctx := context.WithValue(context.Background(), ctxTag{}, "request-7")
 		l, err := c.Acquire(ctx, "k")
 		require.NoError(t, err)
-		cur, err := mem.Get(ctx, backend.Key{Partition: "k"})
-		require.NoError(t, err)
-		next := cur
-		next.Owner, next.Version = "mallory", "mallory-1"
-		_, err = mem.Update(ctx, next, cur.Version)
-		require.NoError(t, err)
+		overwrite(t, mem, "k")
 		<-l.Context().Done()
 		require.ErrorIs(t, context.Cause(l.Context()), lock.ErrStolen)
 		require.Equal(t, "request-7", l.Context().Value(ctxTag{}))
@@ -110,12 +104,7 @@ func TestLogsCarryTheCallersContext(t *testing.T) {
 		ctx := context.WithValue(context.Background(), ctxTag{}, "request-7")
 		l, err := c.Acquire(ctx, "k")
 		require.NoError(t, err)
-		cur, err := mem.Get(ctx, backend.Key{Partition: "k"})
-		require.NoError(t, err)
-		next := cur
-		next.Owner, next.Version = "mallory", "mallory-1"
-		_, err = mem.Update(ctx, next, cur.Version)
-		require.NoError(t, err)
+		overwrite(t, mem, "k")
 		<-l.Done()
 		synctest.Wait() // the goroutine that ended it finishes its reports
 

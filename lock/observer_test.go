@@ -215,12 +215,7 @@ func TestObserverSeesLosses(t *testing.T) {
 			ctx := context.WithValue(context.Background(), ctxTag{}, "request-7")
 			l, err := c.Acquire(ctx, "k")
 			require.NoError(t, err)
-			cur, err := mem.Get(ctx, backend.Key{Partition: "k"})
-			require.NoError(t, err)
-			next := cur
-			next.Owner, next.Version = "mallory", "mallory-1"
-			_, err = mem.Update(ctx, next, cur.Version)
-			require.NoError(t, err)
+			overwrite(t, mem, "k")
 
 			<-l.Done()
 			synctest.Wait() // the goroutine that ended it finishes its reports
@@ -364,20 +359,5 @@ func (nopObserver) Event(context.Context, lock.Event)                    {}
 // wrapper, before any telemetry (BenchmarkAcquireRelease is the same
 // cycle without an observer).
 func BenchmarkAcquireReleaseObserved(b *testing.B) {
-	ctx := context.Background()
-	c, err := lock.New(faultstore.New(memstore.New(), nil), lock.WithOwner("bench"), lock.WithObserver(nopObserver{}))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer c.Close(ctx)
-	b.ReportAllocs()
-	for b.Loop() {
-		l, err := c.Acquire(ctx, "k")
-		if err != nil {
-			b.Fatal(err)
-		}
-		if err := l.Release(ctx); err != nil {
-			b.Fatal(err)
-		}
-	}
+	benchCycle(b, &countingStore{Store: memstore.New()}, lock.WithObserver(nopObserver{}))
 }
