@@ -2,7 +2,6 @@ package javainterop
 
 import (
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"io/fs"
 	"os"
@@ -156,16 +155,7 @@ func (l javaLock) data() []byte {
 	return d
 }
 
-func parseLock(answer string) (javaLock, bool) {
-	var l javaLock
-	body, ok := strings.CutPrefix(answer, "ok ")
-	if !ok {
-		return l, false
-	}
-	dec := json.NewDecoder(strings.NewReader(body))
-	dec.DisallowUnknownFields()
-	return l, dec.Decode(&l) == nil
-}
+func parseLock(answer string) (javaLock, bool) { return linedriver.ParseOK[javaLock](answer) }
 
 // hexOf encodes data for the protocol.
 func hexOf(data string) string { return hex.EncodeToString([]byte(data)) }

@@ -5,10 +5,12 @@ package linedriver
 
 import (
 	"bufio"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os/exec"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -146,4 +148,18 @@ func (d *Driver) Stop() {
 		_ = d.cmd.Process.Kill()
 		<-d.exited
 	}
+}
+
+// ParseOK decodes an answer "ok {json}" into a T, refusing unknown fields
+// (the driver and the test must agree on every one). It is false for any
+// other answer.
+func ParseOK[T any](answer string) (T, bool) {
+	var v T
+	body, ok := strings.CutPrefix(answer, "ok ")
+	if !ok {
+		return v, false
+	}
+	dec := json.NewDecoder(strings.NewReader(body))
+	dec.DisallowUnknownFields()
+	return v, dec.Decode(&v) == nil
 }

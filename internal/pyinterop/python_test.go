@@ -131,16 +131,7 @@ func (l pyLock) binary(t *testing.T, name string) []byte {
 	return b
 }
 
-func parseLock(answer string) (pyLock, bool) {
-	var l pyLock
-	body, ok := strings.CutPrefix(answer, "ok ")
-	if !ok {
-		return l, false
-	}
-	dec := json.NewDecoder(strings.NewReader(body))
-	dec.DisallowUnknownFields()
-	return l, dec.Decode(&l) == nil
-}
+func parseLock(answer string) (pyLock, bool) { return linedriver.ParseOK[pyLock](answer) }
 
 // attrsArg renders additional attributes for the acquire command.
 func attrsArg(t *testing.T, attrs map[string]map[string]string) string {
