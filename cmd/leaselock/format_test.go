@@ -52,8 +52,7 @@ func TestReleaseForcePythonFormat(t *testing.T) {
 	if _, err := c.Acquire(ctx, "orders"); err != nil {
 		t.Fatal(err)
 	}
-	r := cli(t, nil, "release", "--force", "--yes", "--store", te.url, "orders")
-	requireCode(t, r, 0)
+	r := forceRelease(t, te.url, "orders")
 	requireContains(t, r.stdout, "released orders by deleting it (was held by alice with token 1)")
 	if _, err := st.Get(ctx, backend.Key{Partition: "orders"}); !errors.Is(err, backend.ErrNotFound) {
 		t.Fatalf("record after a forced release in the Python format: %v", err)

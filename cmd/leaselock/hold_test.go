@@ -42,7 +42,7 @@ func TestHold(t *testing.T) {
 		t.Parallel()
 		p := startProcess(t, "hold", "--store", te.url, "--lease", "2s", "--heartbeat", "100ms", "maint-lost")
 		eventually(t, 20*time.Second, "the token on stdout", func() bool { return strings.HasSuffix(p.stdout.String(), "\n") })
-		mustCLI(t, "release", "--force", "--yes", "--store", te.url, "maint-lost")
+		forceRelease(t, te.url, "maint-lost")
 		if code := p.wait(t, 20*time.Second); code != exitLockLost {
 			t.Fatalf("exit %d\nstderr:\n%s", code, p.stderr.String())
 		}

@@ -92,6 +92,23 @@ func mustCLI(t *testing.T, args ...string) result {
 	return r
 }
 
+// forceRelease force-releases key under a live holder as an operator
+// would: a heartbeat that lands between the CLI's read and its conditional
+// write makes it exit 75 with nothing written, and the operator runs it
+// again. Any other outcome fails the test.
+func forceRelease(t *testing.T, url, key string) result {
+	t.Helper()
+	args := []string{"release", "--force", "--yes", "--store", url, key}
+	for attempt := 1; ; attempt++ {
+		r := cli(t, nil, args...)
+		if r.code != exitTempFail || attempt == 20 {
+			requireCode(t, r, exitOK)
+			return r
+		}
+		requireContains(t, r.stderr, "changed since it was read", "nothing was written")
+	}
+}
+
 // process returns leaselock as a separate process (the test binary in the
 // cli role) with the test environment plus extra variables. It is killed
 // when the test ends, at the test's bound, or when a test server dies (see

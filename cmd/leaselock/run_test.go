@@ -342,7 +342,7 @@ func TestRunLockLost(t *testing.T) {
 			args := []string{"run", "--store", te.url, "--lease", "1s", "--heartbeat", "100ms", "--grace", "300ms", key, "--"}
 			p := startProcess(t, append(args, childCommand(tc.child, file, "9")...)...)
 			eventually(t, 10*time.Second, "the command to start", fileContains(file, "ready"))
-			mustCLI(t, "release", "--force", "--yes", "--store", te.url, key)
+			forceRelease(t, te.url, key)
 			if code := p.wait(t, 10*time.Second); code != exitLockLost {
 				t.Fatalf("exit %d, want %d\nstderr:\n%s", code, exitLockLost, p.stderr.String())
 			}

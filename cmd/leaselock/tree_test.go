@@ -56,7 +56,7 @@ func TestRunStopsTreeOnLoss(t *testing.T) {
 	if len(pids) != 3 {
 		t.Fatalf("want 3 pids, got %v", pids)
 	}
-	mustCLI(t, "release", "--force", "--yes", "--store", te.url, "tree-lost")
+	forceRelease(t, te.url, "tree-lost")
 	if code := p.wait(t, 20*time.Second); code != exitLockLost {
 		t.Fatalf("exit %d, want %d\nstderr:\n%s", code, exitLockLost, p.stderr.String())
 	}
