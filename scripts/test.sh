@@ -29,25 +29,24 @@ echo "==> staticcheck"
 go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 
 # Nested modules keep dependencies that only they need out of the library's
-# go.mod. DynamoDB Local runs only where a Docker engine exists (its licence
-# forbids fetching it otherwise); without one its test says why it skips.
-echo "==> nested module internal/dynamodblocal (DynamoDB Local via testcontainers)"
-(cd internal/dynamodblocal && go vet ./... && go test -race -count=1 -timeout 10m "$@" ./...)
-
-echo "==> nested module otelock (OpenTelemetry instrumentation; its tests use the test servers)"
-(cd otelock && go vet ./... && go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./... &&
-	LEASELOCK_REQUIRE_SERVERS=1 GORACE="${GORACE:-atexit_sleep_ms=0}" go test -race -count=1 -timeout 10m "$@" ./...)
-
-echo "==> nested module benchmarks (the race against dynamolock and the raw SDK, run briefly)"
-(cd benchmarks && go vet ./... && go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./... &&
-	LEASELOCK_REQUIRE_SERVERS=1 go test -race -count=1 -timeout 10m "$@" ./...)
-
-echo "==> nested module pgstore (PostgreSQL; its tests start a private cluster with initdb and pg_ctl)"
-(cd pgstore && go vet ./... && go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./... &&
-	LEASELOCK_REQUIRE_SERVERS=1 go test -race -count=1 -timeout 10m "$@" ./...)
-
-echo "==> go test -race"
+# go.mod: each is vetted, checked and tested on its own. DynamoDB Local runs
+# only where a Docker engine exists (its licence forbids fetching it
+# otherwise); without one its test says why it skips.
 export LEASELOCK_REQUIRE_SERVERS=1
 export GORACE="${GORACE:-atexit_sleep_ms=0}" # race-built helper processes exit at once
+nested() {
+	local dir="$1" what="$2"
+	shift 2
+	echo "==> nested module $dir ($what)"
+	(cd "$dir" && go vet ./... && go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./... &&
+		go test -race -count=1 -timeout 10m "$@" ./...)
+}
+nested internal/dynamodblocal "DynamoDB Local via testcontainers" "$@"
+nested otelock "OpenTelemetry instrumentation; its tests use the test servers" "$@"
+nested benchmarks "the race against dynamolock and the raw SDK, run briefly" "$@"
+nested pgstore "PostgreSQL; its tests start a private cluster with initdb and pg_ctl" "$@"
+nested cmd/leaselock "the CLI, with OTLP export and every store; end to end on the test servers" "$@"
+
+echo "==> go test -race"
 go test -race -count=1 -timeout 25m "$@" ./...
 
