@@ -51,7 +51,7 @@ func childMain(args []string) int {
 		time.Sleep(hold)
 		appendLine(args[1], "end %s %d", token, time.Now().UnixNano())
 	case "env":
-		for _, k := range []string{"LEASELOCK_KEY", "LEASELOCK_SORT_KEY", "LEASELOCK_TOKEN", "LEASELOCK_OWNER"} {
+		for _, k := range []string{"LEASELOCK_KEY", "LEASELOCK_SORT_KEY", "LEASELOCK_TOKEN", "LEASELOCK_OWNER", "TRACEPARENT"} {
 			fmt.Printf("%s=%s\n", k, os.Getenv(k))
 		}
 	case "exit":

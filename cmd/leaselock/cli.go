@@ -38,6 +38,10 @@ type env struct {
 	// describe, when set, receives each command's flag set instead of the
 	// command running: shell completion is generated from the real flags.
 	describe func(*flag.FlagSet)
+
+	// tel exports the command's traces and metrics; nil when the
+	// environment names no OTLP collector.
+	tel *telemetry
 }
 
 // command is one subcommand.
@@ -45,19 +49,20 @@ type command struct {
 	name    string
 	summary string
 	run     func(ctx context.Context, e *env, args []string) error
+	store   bool // works on a store: traced and measured when OTLP export is on
 }
 
 func commands() []command {
 	return []command{
-		{"demo", "watch leases, heartbeats, a takeover and fencing on an in-memory store", runDemo},
-		{"table", "create or describe a DynamoDB lock table", runTable},
-		{"ls", "list locks", runLs},
-		{"get", "show one lock", runGet},
-		{"release", "force-release another owner's lock (operators only)", runRelease},
-		{"run", "run a command while holding a lock (a distributed flock)", runRun},
-		{"hold", "take a lock and hold it until a signal; print its token", runHold},
-		{"completion", "print a shell completion script (bash, zsh or fish)", runCompletion},
-		{"version", "print leaselock's version", runVersion},
+		{"demo", "watch leases, heartbeats, a takeover and fencing on an in-memory store", runDemo, false},
+		{"table", "create or describe a DynamoDB lock table", runTable, true},
+		{"ls", "list locks", runLs, true},
+		{"get", "show one lock", runGet, true},
+		{"release", "force-release another owner's lock (operators only)", runRelease, true},
+		{"run", "run a command while holding a lock (a distributed flock)", runRun, true},
+		{"hold", "take a lock and hold it until a signal; print its token", runHold, true},
+		{"completion", "print a shell completion script (bash, zsh or fish)", runCompletion, false},
+		{"version", "print leaselock's version", runVersion, false},
 	}
 }
 
@@ -83,11 +88,32 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	for _, c := range commands() {
 		if c.name == name {
-			return exitCode(e, c.name, c.run(ctx, e, args[1:]))
+			return runCommand(ctx, e, c, args[1:])
 		}
 	}
 	fmt.Fprintf(stderr, "leaselock: unknown command %q\nRun 'leaselock --help' for the list of commands.\n", name)
 	return exitUsage
+}
+
+// runCommand runs one command, under its own span when OTLP export is on,
+// and exports what it recorded before returning its exit code.
+func runCommand(ctx context.Context, e *env, c command, args []string) int {
+	if !c.store {
+		return exitCode(e, c.name, c.run(ctx, e, args))
+	}
+	tel, err := startTelemetry(ctx, e)
+	if err != nil {
+		return exitCode(e, c.name, err)
+	}
+	e.tel = tel
+	ctx, span := tel.startCommand(ctx, e, c.name)
+	err = c.run(ctx, e, args)
+	code := exitCode(e, c.name, err)
+	if tel != nil {
+		endCommand(span, code, err != nil && !errors.As(err, new(exited)), err)
+		_ = tel.shutdown(ctx)
+	}
+	return code
 }
 
 func usage(w io.Writer) {
@@ -108,6 +134,9 @@ LEASELOCK_STORE environment variable:
 
 Credentials come from the standard AWS configuration (environment, shared
 config and credentials files, SSO, instance roles).
+
+Traces and metrics are exported over OTLP when OTEL_EXPORTER_OTLP_ENDPOINT
+(or a per-signal endpoint variable) names a collector, and not otherwise.
 
 Run 'leaselock COMMAND --help' for a command's flags and exit codes.
 See docs/cli.md for the full manual.

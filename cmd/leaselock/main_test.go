@@ -53,6 +53,13 @@ func TestMain(m *testing.M) {
 	for k, v := range testAWSEnv {
 		os.Setenv(k, v)
 	}
+	// Nor may the developer's collector receive the tests' telemetry: only
+	// the tests that start their own OTLP receiver export.
+	for _, kv := range os.Environ() {
+		if k, _, _ := strings.Cut(kv, "="); strings.HasPrefix(k, "OTEL_") || k == "TRACEPARENT" || k == "TRACESTATE" {
+			os.Unsetenv(k)
+		}
+	}
 	// Under -race every process would otherwise sleep a second at exit, and
 	// the tests start dozens of them (leaselock itself and its commands).
 	os.Setenv("GORACE", strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))

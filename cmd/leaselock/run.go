@@ -100,7 +100,7 @@ func runRun(ctx context.Context, e *env, args []string) error {
 
 	// The command's output and ours may share a writer: when it is not a
 	// file, exec copies into it from its own goroutines.
-	e = &env{stdin: e.stdin, stdout: syncWriter(e.stdout), stderr: syncWriter(e.stderr), getenv: e.getenv}
+	e = &env{stdin: e.stdin, stdout: syncWriter(e.stdout), stderr: syncWriter(e.stderr), getenv: e.getenv, tel: e.tel}
 	// Signals: while waiting they end the wait; later they go to the command.
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, forwardedSignals...)
@@ -181,6 +181,7 @@ func (r *runner) runLocked(ctx context.Context, l *lock.Lock, argv []string, sig
 	if l.SortKey() != "" {
 		env = append(env, "LEASELOCK_SORT_KEY="+l.SortKey())
 	}
+	env = r.e.tel.childTraceEnv(ctx, env)
 	c, err := startChild(r.e, argv, env, r.grace, l.LeaseRemaining(), killMargin(r.lease))
 	if err != nil {
 		relErr := releaseLock(ctx, l, r.lease)

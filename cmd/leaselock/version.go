@@ -36,11 +36,8 @@ func runVersion(ctx context.Context, e *env, args []string) error {
 
 // versionLine is "leaselock VERSION (commit C, DATE, modified) GO OS/ARCH".
 func versionLine() string {
-	v, stamp := version, ""
+	stamp := ""
 	if info, ok := debug.ReadBuildInfo(); ok {
-		if v == "" {
-			v = info.Main.Version
-		}
 		var rev, when, dirty string
 		for _, s := range info.Settings {
 			switch s.Key {
@@ -62,8 +59,18 @@ func versionLine() string {
 			stamp += dirty + ")"
 		}
 	}
+	return fmt.Sprintf("leaselock %s%s %s %s/%s", versionName(), stamp, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+}
+
+// versionName is the version set at link time, else the module version
+// Go recorded, else "devel".
+func versionName() string {
+	v := version
+	if info, ok := debug.ReadBuildInfo(); ok && v == "" {
+		v = info.Main.Version
+	}
 	if v == "" || v == "(devel)" {
 		v = "devel"
 	}
-	return fmt.Sprintf("leaselock %s%s %s %s/%s", v, stamp, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	return v
 }

@@ -150,8 +150,9 @@ func (w *waiter) get(wctx context.Context) (*lock.Client, *lock.Lock, error) {
 		case <-time.After(*w.f.poll):
 		}
 	}
-	c, err := lock.New(&watchStore{Store: st, w: w}, lock.WithOwner(*w.f.owner), lock.WithLeaseDuration(*w.f.lease),
-		lock.WithHeartbeatPeriod(*w.f.heartbeat), lock.WithPollPeriod(*w.f.poll))
+	c, err := lock.New(&watchStore{Store: st, w: w}, append([]lock.Option{lock.WithOwner(*w.f.owner),
+		lock.WithLeaseDuration(*w.f.lease), lock.WithHeartbeatPeriod(*w.f.heartbeat), lock.WithPollPeriod(*w.f.poll)},
+		w.e.tel.lockOptions()...)...)
 	if err != nil {
 		return nil, nil, usageErr(w.cmd, "%v", err)
 	}
