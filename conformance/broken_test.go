@@ -87,10 +87,25 @@ var brokenStores = map[string]brokenStore{
 	// Commit and release that releases although the ops failed.
 	"commit-releases-despite-failure": {new: onMem(func(m *memstore.Store) backend.Store { return commitIgnoresFailure{m} }),
 		caughtBy: "CommitRelease/FailingOpsApplyNothing"},
+	// Tokens that may skip: declaring TokensMaySkip must not let a token
+	// that does not advance through.
+	"token-does-not-advance-though-may-skip": {new: onMem(func(m *memstore.Store) backend.Store { return frozenToken{m} }),
+		caughtBy: "Fencing/StrictlyIncreasing", harness: mayskip},
+	// Sequence tokens drawn before the write: a later tenure of a key can
+	// get a smaller token than an earlier one.
+	"sequence-drawn-before-write": {new: withFlaw(flawSequenceDrawnBeforeWrite),
+		caughtBy: "Fencing/UniqueUnderChurn", harness: mayskip},
+	// Sequence tokens, correct but skipping, without TokensMaySkip: the
+	// exact-successor clauses must see the skips (the pair of
+	// TestSequenceTokensPassWhenDeclared).
+	"sequence-undeclared": {new: func() backend.Store { return newSequenceStore(flawNone) },
+		caughtBy: "Race/AcquireOneWinner"},
 	"sort-key-dropped": {new: onMem(func(m *memstore.Store) backend.Store { return sortKeyDropped{m} }),
 		caughtBy: "Keys/SortKeyRefusedWithoutSortKeys",
 		harness:  func(h *conformance.StoreHarness) { h.SortKeys = conformance.SortKeysNone }},
 }
+
+func mayskip(h *conformance.StoreHarness) { h.TokensMaySkip = true }
 
 type casIgnoresVersion struct{ *memstore.Store }
 
@@ -274,6 +289,18 @@ func TestFlawStoreIsCorrectWithoutItsFlaw(t *testing.T) {
 		NewStores: func(*testing.T) (backend.Store, backend.Store) { s := newFlawStore(flawNone); return s, s },
 		SortKeys:  conformance.SortKeysOptional,
 		Races:     100,
+	})
+}
+
+// TestSequenceTokensPassWhenDeclared: tokens from one counter shared by
+// all keys and stores skip, and pass where the harness declares
+// TokensMaySkip (and only there: see sequence-undeclared above).
+func TestSequenceTokensPassWhenDeclared(t *testing.T) {
+	conformance.RunStore(t, conformance.StoreHarness{
+		NewStores:     func(*testing.T) (backend.Store, backend.Store) { s := newSequenceStore(flawNone); return s, s },
+		SortKeys:      conformance.SortKeysOptional,
+		Races:         100,
+		TokensMaySkip: true,
 	})
 }
 

@@ -6,6 +6,7 @@ import (
 	"maps"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/leaselock/leaselock/backend"
@@ -29,6 +30,10 @@ const (
 	flawReplacedReadBeforeWrite
 	// Acquire writes the new attributes in place of the old ones.
 	flawAcquireOverwritesAttributes
+	// With sequence tokens: the number is drawn before the write, outside
+	// the lock, so a later tenure can get a smaller token than an earlier
+	// one.
+	flawSequenceDrawnBeforeWrite
 )
 
 // flawStore is a map under a mutex, written for these tests: correct
@@ -38,12 +43,29 @@ type flawStore struct {
 	flaw flaw
 	mu   sync.Mutex
 	recs map[backend.Key]backend.Record
+	// sequence: tokens come from one counter for all keys, drawn in the
+	// write's own step, as a SQL sequence would give them: strictly
+	// increasing for each key, but skipping (conformance's TokensMaySkip).
+	sequence bool
+	seq      *atomic.Uint64
 }
+
+// sequence is the counter of every sequence store: like a sequence shared
+// by many tables, each new store's first token is somewhere above 1.
+var sequence atomic.Uint64
 
 var _ backend.Store = (*flawStore)(nil)
 
 func newFlawStore(f flaw) *flawStore {
-	return &flawStore{flaw: f, recs: map[backend.Key]backend.Record{}}
+	return &flawStore{flaw: f, recs: map[backend.Key]backend.Record{}, sequence: f == flawSequenceDrawnBeforeWrite,
+		seq: &sequence}
+}
+
+// newSequenceStore is a flawStore whose tokens come from one counter.
+func newSequenceStore(f flaw) *flawStore {
+	s := newFlawStore(f)
+	s.sequence = true
+	return s
 }
 
 // yield lets the other handle's calls run between the two steps a flaw
@@ -68,6 +90,11 @@ func (s *flawStore) Acquire(ctx context.Context, req backend.AcquireRequest) (ba
 	key := req.Record.Key
 	if err := check(ctx, key); err != nil {
 		return backend.Acquired{}, err
+	}
+	var drawn uint64 // the flawed sequence number drawn before the write
+	if s.flaw == flawSequenceDrawnBeforeWrite {
+		drawn = s.seq.Add(1)
+		yield()
 	}
 	var early *backend.Record // the flawed read before the write
 	if s.flaw == flawTokenFromEarlierRead || s.flaw == flawReplacedReadBeforeWrite {
@@ -111,6 +138,12 @@ func (s *flawStore) Acquire(ctx context.Context, req backend.AcquireRequest) (ba
 		}
 	case flawReplacedReadBeforeWrite:
 		replaced = early
+	}
+	if s.sequence {
+		rec.Token = drawn
+		if drawn == 0 {
+			rec.Token = s.seq.Add(1)
+		}
 	}
 	s.recs[key] = rec.Clone()
 	return backend.Acquired{Record: rec, Replaced: replaced}, nil

@@ -62,6 +62,18 @@ type StoreHarness struct {
 	// skipped. Leave it false for a store that can do better.
 	ConflictReadsBack bool
 
+	// TokensMaySkip declares that the store's fencing tokens strictly
+	// increase from one tenure of a key to the next but may skip values:
+	// the token is drawn from a counter in a step after the lock write
+	// (dynamostore's counter items), or from a counter shared by many keys
+	// (a SQL sequence). The clauses then require each acquisition's token
+	// to be larger than the one it follows, and at least 1, instead of
+	// exactly one more; everything else (uniqueness, real-time order, the
+	// replaced record coming from the same step) is checked as for any
+	// store. Leave it false for a store whose write itself advances the
+	// token by one.
+	TokensMaySkip bool
+
 	// NewStoresBehindProxy, for a store that talks to a server over TCP,
 	// returns two handles on one fresh, empty store: behind, whose every
 	// connection goes through p, a netfault.Proxy started in front of the

@@ -110,6 +110,14 @@ func releaseHeld(ctx context.Context, s backend.Store, rec backend.Record) (refu
 	return nil, fmt.Errorf("release of %q kept failing", rec.Key)
 }
 
+// tokenRule states what the harness requires of a token after another.
+func tokenRule(h StoreHarness) string {
+	if h.TokensMaySkip {
+		return "it must be larger"
+	}
+	return "it must advance by exactly one"
+}
+
 // grant is one acquisition seen in a churn.
 type grant struct {
 	who, round int
@@ -136,9 +144,8 @@ func fencingUnderChurn(t *testing.T, ctx context.Context, e *storeEnv) {
 			// the call returned, but before the read.
 			held, end = *o.stored, time.Now()
 		}
-		if o.answered && got.Replaced != nil && held.Token != got.Replaced.Token+1 {
-			return fmt.Errorf("token %d replaced a record with token %d: it must advance by exactly one",
-				held.Token, got.Replaced.Token)
+		if o.answered && got.Replaced != nil && !e.h.nextTokenOK(got.Replaced.Token, held.Token) {
+			return fmt.Errorf("token %d replaced a record with token %d: %s", held.Token, got.Replaced.Token, tokenRule(e.h))
 		}
 		mu.Lock()
 		grants = append(grants, grant{who: who, round: round, token: held.Token, start: start, end: end})
@@ -204,10 +211,10 @@ func replacedUnderChurn(t *testing.T, ctx context.Context, e *storeEnv) {
 			return fmt.Errorf("a takeover of version %q reports replacing %s", req.ExpectVersion, describe(rep))
 		case req.ExpectVersion == "" && rep != nil && !rep.Released:
 			return fmt.Errorf("a free-key acquisition reports replacing a held record %s", describe(rep))
-		case rep != nil && got.Record.Token != rep.Token+1:
-			return fmt.Errorf("token %d, but the replaced record %s has token %d", got.Record.Token, describe(rep), rep.Token)
-		case rep == nil && got.Record.Token != 1:
-			return fmt.Errorf("token %d for a key that was absent", got.Record.Token)
+		case rep != nil && !e.h.nextTokenOK(rep.Token, got.Record.Token):
+			return fmt.Errorf("token %d, but the replaced record %s has token %d: %s", got.Record.Token, describe(rep), rep.Token, tokenRule(e.h))
+		case rep == nil && !e.h.nextTokenOK(0, got.Record.Token):
+			return fmt.Errorf("token %d for a key that was absent: %s", got.Record.Token, tokenRule(e.h))
 		}
 		replaced := ""
 		if rep != nil {

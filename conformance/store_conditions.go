@@ -80,14 +80,16 @@ func acquireRow(t *testing.T, ctx context.Context, e *storeEnv, state, expect st
 	}
 	require.NoError(t, err, "the condition holds; the acquisition must succeed")
 	want := req.Record
-	want.Token = 1
+	var prev uint64
 	if prior == nil {
 		require.Nil(t, got.Replaced, "an absent key replaces nothing")
 	} else {
 		require.NotNil(t, got.Replaced, "the replaced record must be returned")
 		requireSameRecord(t, *prior, *got.Replaced)
-		want.Token = prior.Token + 1
+		prev = prior.Token
 	}
+	e.requireNextToken(t, prev, got.Record.Token, "the acquisition")
+	want.Token = got.Record.Token
 	requireSameRecord(t, want, got.Record)
 	requireStored(t, ctx, e.a, want)
 }

@@ -51,6 +51,28 @@ type storeEnv struct {
 	n     atomic.Int64
 }
 
+// nextTokenOK says whether token may follow prev (0: none before): one
+// more, or, where the harness declares TokensMaySkip, any larger token.
+func (h StoreHarness) nextTokenOK(prev, token uint64) bool {
+	if h.TokensMaySkip {
+		return token > prev
+	}
+	return token == prev+1
+}
+
+// requireNextToken fails the test unless token may follow prev.
+func (e *storeEnv) requireNextToken(t *testing.T, prev, token uint64, what string) {
+	t.Helper()
+	if e.h.nextTokenOK(prev, token) {
+		return
+	}
+	want := fmt.Sprintf("exactly %d", prev+1)
+	if e.h.TokensMaySkip {
+		want = fmt.Sprintf("above %d", prev)
+	}
+	require.FailNow(t, "fencing token out of sequence", "%s: token %d, want %s", what, token, want)
+}
+
 // key returns a key unique within the test.
 func (e *storeEnv) key() backend.Key {
 	return e.keyOf(fmt.Sprintf("conformance-%d", e.n.Add(1)))
@@ -158,8 +180,8 @@ func storeCases(h StoreHarness) []storeCase {
 			rec := lease(e.key(), "alice")
 			got := acquireFree(t, ctx, e.a, rec)
 			require.Nil(t, got.Replaced, "an absent key replaces nothing")
-			require.Equal(t, uint64(1), got.Record.Token, "first token of a key is 1")
-			rec.Token = 1
+			e.requireNextToken(t, 0, got.Record.Token, "the first token of a key")
+			rec.Token = got.Record.Token
 			requireSameRecord(t, rec, got.Record)
 			requireStored(t, ctx, e.b, rec)
 		}},
@@ -175,7 +197,7 @@ func storeCases(h StoreHarness) []storeCase {
 			got := acquireFree(t, ctx, e.b, lease(first.Key, "bob"))
 			require.NotNil(t, got.Replaced, "acquiring a released record must report it")
 			requireSameRecord(t, rel, *got.Replaced)
-			require.Equal(t, first.Token+1, got.Record.Token)
+			e.requireNextToken(t, first.Token, got.Record.Token, "acquiring a released key")
 			requireStored(t, ctx, e.a, got.Record)
 		}},
 		{name: "Acquire/TakeoverByVersion", run: func(t *testing.T, ctx context.Context, e *storeEnv) {
@@ -184,7 +206,7 @@ func storeCases(h StoreHarness) []storeCase {
 			require.NoError(t, err)
 			require.NotNil(t, got.Replaced)
 			requireSameRecord(t, old, *got.Replaced)
-			require.Equal(t, old.Token+1, got.Record.Token)
+			e.requireNextToken(t, old.Token, got.Record.Token, "a takeover")
 			require.Equal(t, "bob", got.Record.Owner)
 		}},
 		{name: "Acquire/TakeoverStaleVersionRefused", run: func(t *testing.T, ctx context.Context, e *storeEnv) {
@@ -211,7 +233,7 @@ func storeCases(h StoreHarness) []storeCase {
 			release(t, ctx, e.a, first)
 			got, err := e.b.Acquire(ctx, backend.AcquireRequest{Record: lease(key, "bob"), MustExist: true})
 			require.NoError(t, err, "MustExist acquires an existing released record")
-			require.Equal(t, first.Token+1, got.Record.Token)
+			e.requireNextToken(t, first.Token, got.Record.Token, "a MustExist acquisition")
 		}},
 		{name: "Acquire/KeepData", run: func(t *testing.T, ctx context.Context, e *storeEnv) {
 			rec := lease(e.key(), "alice")
@@ -311,7 +333,7 @@ func storeCases(h StoreHarness) []storeCase {
 				}
 				require.NoError(t, err)
 				require.Greater(t, got.Record.Token, last, "fencing token must strictly increase (cycle %d)", i)
-				require.Equal(t, last+1, got.Record.Token, "fencing token advances by one per acquisition")
+				e.requireNextToken(t, last, got.Record.Token, fmt.Sprintf("cycle %d", i))
 				last, cur = got.Record.Token, got.Record
 				requireStored(t, ctx, s, cur)
 			}
@@ -394,8 +416,9 @@ func storeCases(h StoreHarness) []storeCase {
 				n = 64 << 10
 			}
 			rec := lease(e.keyOf(strings.Repeat("k", n)), "alice")
-			acquireFree(t, ctx, e.a, rec)
-			rec.Token = 1
+			got := acquireFree(t, ctx, e.a, rec)
+			e.requireNextToken(t, 0, got.Record.Token, "the first token of a key")
+			rec.Token = got.Record.Token
 			requireStored(t, ctx, e.b, rec)
 		}},
 		{name: "Keys/TooLong", skip: skipUnless(h.MaxKeyBytes > 0, "store declares no MaxKeyBytes"), run: func(t *testing.T, ctx context.Context, e *storeEnv) {
@@ -520,7 +543,7 @@ func raceAcquire(t *testing.T, ctx context.Context, e *storeEnv) {
 		require.ErrorAs(t, errors.Join(errA, errB), &ce)
 		require.NotNil(t, ce.Current, "race %d: loser must see the winner's record", i)
 		require.Equal(t, won.Record.Version, ce.Current.Version, "race %d: loser must see the winner's record", i)
-		require.Equal(t, last+1, won.Record.Token, "race %d: token", i)
+		e.requireNextToken(t, last, won.Record.Token, fmt.Sprintf("race %d", i))
 		last = won.Record.Token
 		release(t, ctx, e.a, won.Record)
 	}

@@ -46,6 +46,9 @@ func storeHarness(kind testservers.Kind, opts *dynamostore.Options) conformance.
 	if opts != nil && opts.Format == dynamostore.FormatPython {
 		// Keys with and without a sort value (an empty one is stored "-").
 		h.SortKeys, h.Races = conformance.SortKeysOptional, 300
+		// A counter item's token is drawn after the lock write (fence.go):
+		// larger than every earlier one, but a retried draw skips one.
+		h.TokensMaySkip = opts.Fencing != dynamostore.FencingOnItem
 	}
 	if kind == testservers.Moto {
 		// TransactWriteItems runs on the server: there is no point inside
