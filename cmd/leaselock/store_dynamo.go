@@ -4,8 +4,8 @@ import (
 	"context"
 	"crypto/x509"
 	"errors"
-	"flag"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"sort"
@@ -16,18 +16,17 @@ import (
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/smithy-go"
 	"github.com/aws/smithy-go/logging"
 
 	"github.com/leaselock/leaselock/dynamostore"
 )
 
-// storeEnv names the environment variable that supplies --store.
-const storeEnv = "LEASELOCK_STORE"
+// dynamoURLHelp spells a DynamoDB store URL.
+const dynamoURLHelp = `dynamodb://TABLE?region=REGION&endpoint=URL&format=java|python&pk=key&sk=SORTKEY&ttl=ATTR&profile=NAME`
 
-const storeURLHelp = `dynamodb://TABLE?region=REGION&endpoint=URL&format=java|python&pk=key&sk=SORTKEY&ttl=ATTR&profile=NAME`
-
-// storeSpec is a parsed store URL.
-type storeSpec struct {
+// dynamoSpec is a parsed dynamodb:// store URL.
+type dynamoSpec struct {
 	raw      string
 	table    string
 	region   string
@@ -36,20 +35,15 @@ type storeSpec struct {
 	opts     dynamostore.Options
 }
 
-// storeFlag adds --store to fs; resolve it with openStore.
-func storeFlag(fs *flag.FlagSet) *string {
-	return fs.String("store", "", "store `URL`: "+storeURLHelp+" (default $"+storeEnv+")")
-}
+// dynamoParams are the store URL's parameters, in the order help lists them.
+var dynamoParams = []string{"region", "endpoint", "format", "pk", "sk", "ttl", "profile"}
 
-// urlParams are the store URL's parameters, in the order help lists them.
-var urlParams = []string{"region", "endpoint", "format", "pk", "sk", "ttl", "profile"}
-
-// parseStoreURL parses dynamodb://TABLE?query. Unknown, repeated and empty
+// parseDynamoURL parses dynamodb://TABLE?query. Unknown, repeated and empty
 // parameters are errors, so a typo never silently selects another layout
 // (an empty sk= would otherwise mean "no sort key").
-func parseStoreURL(raw string) (storeSpec, error) {
-	spec := storeSpec{raw: raw}
-	bad := func(format string, args ...any) (storeSpec, error) {
+func parseDynamoURL(raw string) (dynamoSpec, error) {
+	spec := dynamoSpec{raw: raw}
+	bad := func(format string, args ...any) (dynamoSpec, error) {
 		return spec, fmt.Errorf("bad store URL %s: %s", shown(raw, msgWidth), fmt.Sprintf(format, args...))
 	}
 	u, err := url.Parse(raw)
@@ -61,7 +55,7 @@ func parseStoreURL(raw string) (storeSpec, error) {
 		return bad("%v", err)
 	}
 	if u.Scheme != "dynamodb" {
-		return bad("the scheme must be dynamodb:// (%s)", storeURLHelp)
+		return bad("the scheme must be dynamodb:// (%s)", dynamoURLHelp)
 	}
 	spec.table = u.Host
 	if spec.table == "" {
@@ -73,7 +67,7 @@ func parseStoreURL(raw string) (storeSpec, error) {
 		spec.table = u.Opaque
 	}
 	if spec.table == "" {
-		return bad("no table name (%s)", storeURLHelp)
+		return bad("no table name (%s)", dynamoURLHelp)
 	}
 	q, err := url.ParseQuery(u.RawQuery)
 	if err != nil {
@@ -114,7 +108,7 @@ func parseStoreURL(raw string) (storeSpec, error) {
 			}
 			spec.opts.Format = f
 		default:
-			known := append([]string(nil), urlParams...)
+			known := append([]string(nil), dynamoParams...)
 			sort.Strings(known)
 			return bad("unknown parameter %q (known: %s)", name, strings.Join(known, ", "))
 		}
@@ -145,7 +139,7 @@ func parseStoreURL(raw string) (storeSpec, error) {
 }
 
 func knownParam(name string) bool {
-	for _, p := range urlParams {
+	for _, p := range dynamoParams {
 		if p == name {
 			return true
 		}
@@ -177,41 +171,26 @@ func validRegion(r string) bool {
 	return true
 }
 
-// store is an opened DynamoDB store with its client.
-type store struct {
-	spec   storeSpec
+// keyRules: DynamoDB's key limits, and a sort key exactly when the URL
+// names one.
+func (spec dynamoSpec) keyRules() keyRules {
+	return keyRules{store: "DynamoDB", maxPartition: dynamostore.MaxPartitionKeyBytes,
+		maxSort: dynamostore.MaxSortKeyBytes, sortKeyName: spec.opts.SortKeyName}
+}
+
+// dynamoStore is an opened DynamoDB store with its client.
+type dynamoStore struct {
+	spec   dynamoSpec
 	client *dynamodb.Client
 	*dynamostore.Store
 }
 
-// attemptTimeout bounds one HTTP attempt of a store request for the
-// commands that do not heartbeat; run and hold derive theirs from the
-// heartbeat period. A store that accepts connections but never answers
-// then fails the attempt, and the SDK retries on a new connection, instead
-// of waiting forever.
-const attemptTimeout = 5 * time.Second
+var _ store = (*dynamoStore)(nil)
 
-// resolveStoreURL returns the store URL from the flag, else from the
-// environment, parsed.
-func resolveStoreURL(e *env, cmd, flagValue string) (storeSpec, error) {
-	raw := flagValue
-	if raw == "" {
-		raw = e.getenv(storeEnv)
-	}
-	if raw == "" {
-		return storeSpec{}, usageErr(cmd, "no store: pass --store %s or set %s", storeURLHelp, storeEnv)
-	}
-	spec, err := parseStoreURL(raw)
-	if err != nil {
-		return spec, usageErr(cmd, "%v", err)
-	}
-	return spec, nil
-}
-
-// openStore loads the AWS configuration for spec and makes sure credentials
+// open loads the AWS configuration for spec and makes sure credentials
 // can be had. It sends no request to DynamoDB. Every HTTP attempt the
 // client makes is bounded by attempt.
-func openStore(ctx context.Context, e *env, spec storeSpec, attempt time.Duration) (*store, error) {
+func (spec dynamoSpec) open(ctx context.Context, e *env, attempt time.Duration) (store, error) {
 	// The SDK's own log lines (IMDS fallbacks and the like) would only
 	// precede our error messages, which say what to do.
 	loadOpts := []func(*config.LoadOptions) error{
@@ -260,10 +239,13 @@ func openStore(ctx context.Context, e *env, spec storeSpec, attempt time.Duratio
 		}
 		return nil, &exitError{code: exitUsage, err: err}
 	}
-	s := &store{spec: spec, client: client, Store: st}
+	s := &dynamoStore{spec: spec, client: client, Store: st}
 	e.where = s.where()
 	return s, nil
 }
+
+// close: the SDK's client holds nothing that needs letting go.
+func (s *dynamoStore) close() {}
 
 // urlName names a dynamostore option the way the store URL spells it.
 func urlName(field string) string {
@@ -283,7 +265,7 @@ func urlName(field string) string {
 // configError explains a failure to load the AWS configuration. It blames
 // AWS_CA_BUNDLE only when that file really is unusable, and a profile only
 // when the profile is what is missing.
-func configError(e *env, spec storeSpec, err error) error {
+func configError(e *env, spec dynamoSpec, err error) error {
 	err = fmt.Errorf("loading the AWS configuration: %w", err)
 	if b := e.getenv("AWS_CA_BUNDLE"); b != "" {
 		if problem := caBundleProblem(b); problem != "" {
@@ -317,10 +299,89 @@ func caBundleProblem(path string) string {
 
 // where names the store in messages: table, region and endpoint, so a
 // wrong region or endpoint is visible at once.
-func (s *store) where() string {
+func (s *dynamoStore) where() string {
 	w := fmt.Sprintf("table %q in region %s", s.spec.table, s.client.Options().Region)
 	if s.spec.endpoint != "" {
 		w += " at " + s.spec.endpoint
 	}
 	return w
+}
+
+// authCodes are DynamoDB's answers to bad or insufficient credentials.
+var authCodes = map[string]bool{
+	"AccessDeniedException":       true,
+	"UnrecognizedClientException": true,
+	"InvalidSignatureException":   true,
+	"ExpiredTokenException":       true,
+	"MissingAuthenticationToken":  true,
+	"IncompleteSignature":         true,
+}
+
+// transientCodes are DynamoDB's answers that say "later", not "no".
+var transientCodes = map[string]bool{
+	"ProvisionedThroughputExceededException": true,
+	"ThrottlingException":                    true,
+	"RequestLimitExceeded":                   true,
+	"LimitExceededException":                 true,
+	"InternalServerError":                    true,
+	"ServiceUnavailable":                     true,
+}
+
+const (
+	hintTableMissing = "Check the table name, region= (or AWS_REGION) and endpoint= in the store URL, and the AWS account " +
+		"of the credentials. Create the table with 'leaselock table create' only if it exists nowhere yet: " +
+		"a table made in the wrong region holds locks that nobody else sees."
+	hintSchema      = "Make pk= and sk= in the store URL name the table's partition and sort keys ('leaselock table describe' shows them)."
+	hintNoSuchHost  = "No such host: check endpoint= and region= in the store URL (a region that does not exist has no DynamoDB endpoint)."
+	hintUnreachable = "Cannot reach DynamoDB: check endpoint= and region= in the store URL, and the network."
+)
+
+// classifyDynamo reads the errors of the DynamoDB store and of the AWS SDK;
+// nil for any other error. Network failures count only inside an SDK
+// operation: another store's are for its own reading.
+func classifyDynamo(e *env, err error) *exitError {
+	var (
+		apiErr  smithy.APIError
+		opErr   *smithy.OperationError
+		dnsErr  *net.DNSError
+		netOp   *net.OpError
+		missing *tableMissingError
+		schema  *schemaError
+	)
+	sdk := errors.As(err, &opErr)
+	switch {
+	case errors.As(err, &missing):
+		return &exitError{exitConfig, err, hintTableMissing}
+	case errors.Is(err, dynamostore.ErrTableNotFound):
+		if e.where != "" {
+			err = &wrapped{e.where + ": table not found", err}
+		}
+		return &exitError{exitConfig, err, hintTableMissing}
+	case errors.As(err, &schema), errors.Is(err, dynamostore.ErrSchemaMismatch):
+		return &exitError{exitConfig, err, hintSchema}
+	case errors.Is(err, dynamostore.ErrUnsupported):
+		return &exitError{exitConfig, err, "This server lacks an operation leaselock needs."}
+	case errors.As(err, &apiErr) && authCodes[apiErr.ErrorCode()]:
+		return &exitError{exitConfig, err, "Check the AWS credentials and their permissions on the table."}
+	case sdk && errors.As(err, &dnsErr) && dnsErr.IsNotFound:
+		return &exitError{exitConfig, err, hintNoSuchHost}
+	case sdk && (errors.As(err, &dnsErr) || errors.As(err, &netOp)):
+		return &exitError{exitUnavailable, err, hintUnreachable}
+	}
+	return nil
+}
+
+// dynamoTransient reports DynamoDB's answers that say "later", not "no".
+func dynamoTransient(err error) bool {
+	var apiErr smithy.APIError
+	return errors.As(err, &apiErr) && (transientCodes[apiErr.ErrorCode()] || apiErr.ErrorFault() == smithy.FaultServer)
+}
+
+// dynamoBrief is DynamoDB's error code and message, or "".
+func dynamoBrief(err error) string {
+	var apiErr smithy.APIError
+	if errors.As(err, &apiErr) {
+		return apiErr.ErrorCode() + ": " + apiErr.ErrorMessage()
+	}
+	return ""
 }
