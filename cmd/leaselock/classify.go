@@ -19,6 +19,9 @@ func classify(e *env, err error) *exitError {
 	if errors.As(err, &ee) {
 		return ee
 	}
+	if ee := classifyPostgres(err); ee != nil {
+		return ee
+	}
 	if ee := classifyDynamo(e, err); ee != nil {
 		return ee
 	}

@@ -43,7 +43,7 @@ func TestUsageErrors(t *testing.T) {
 		{nil, "Usage: leaselock COMMAND"},
 		{[]string{"frobnicate"}, `unknown command "frobnicate"`},
 		{[]string{"ls", "--bogus"}, "flag provided but not defined: -bogus"},
-		{[]string{"ls", "--store", "postgres://x"}, "the scheme must be dynamodb://"},
+		{[]string{"ls", "--store", "mysql://x"}, "the scheme must be dynamodb:// or postgres://"},
 		{[]string{"ls", "--store", "dynamodb://"}, "no table name"},
 		{[]string{"ls", "--store", "dynamodb://t1?regoin=x"}, `unknown parameter "regoin"`},
 		{[]string{"ls", "--store", "dynamodb://t1?endpoint=localhost:8000"}, "is not an http:// or https:// URL"},

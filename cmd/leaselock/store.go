@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -15,12 +16,12 @@ import (
 const storeEnv = "LEASELOCK_STORE"
 
 // storeURLHelp spells the store URLs, one per backend.
-const storeURLHelp = dynamoURLHelp
+const storeURLHelp = dynamoURLHelp + " or " + postgresURLHelp
 
 // storeSpec is a parsed and validated store URL. Its scheme picks the
 // backend, and each backend has its own spec type in a file of its own
-// (store_dynamo.go); the commands are written once, against storeSpec and
-// store.
+// (store_dynamo.go, store_postgres.go); the commands are written once,
+// against storeSpec and store.
 type storeSpec interface {
 	// keyRules are the lock keys the store takes, checked at the edge.
 	keyRules() keyRules
@@ -83,7 +84,11 @@ func resolveStoreURL(e *env, cmd, flagValue string) (storeSpec, error) {
 		return nil, usageErr(cmd, "no store: pass --store %s or set %s", storeURLHelp, storeEnv)
 	}
 	spec, err := parseStoreURL(raw)
-	if err != nil {
+	var ee *exitError
+	switch {
+	case errors.As(err, &ee):
+		return nil, err // not the URL's fault: a file it names
+	case err != nil:
 		return nil, usageErr(cmd, "%v", err)
 	}
 	return spec, nil
@@ -95,10 +100,13 @@ func resolveStoreURL(e *env, cmd, flagValue string) (storeSpec, error) {
 func parseStoreURL(raw string) (storeSpec, error) {
 	scheme, _, _ := strings.Cut(raw, ":")
 	switch strings.ToLower(scheme) {
+	case "postgres", "postgresql":
+		return parsePostgresURL(raw)
 	case "dynamodb":
 		return parseDynamoURL(raw)
 	}
-	return nil, fmt.Errorf("bad store URL %s: the scheme must be dynamodb:// (%s)", shown(raw, msgWidth), storeURLHelp)
+	return nil, fmt.Errorf("bad store URL %s: the scheme must be dynamodb:// or postgres:// (%s)",
+		shown(maskPassword(raw), msgWidth), storeURLHelp)
 }
 
 // openStore opens the store spec names.

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"strings"
 	"time"
@@ -12,22 +13,28 @@ const tableHelp = `
 Usage: leaselock table create   [flags]
        leaselock table describe [flags]
 
-create makes the lock table named by the store URL, with its partition key
-(pk=, default "key") and optional sort key (sk= or --sort-key), both
-strings, waits until it is ACTIVE and turns on DynamoDB TTL when a TTL
-attribute is given (ttl= or --ttl). The table is in the format of Amazon's
-Java AmazonDynamoDBLockClient, so Java services can share it.
+create makes the lock table named by the store URL.
 
-describe shows the table's status, key schema, billing mode, item count and
-TTL, and checks its key schema against the store URL.
+On DynamoDB it has the partition key pk= (default "key") and the optional
+sort key sk= (or --sort-key), both strings; it waits until the table is
+ACTIVE and turns on DynamoDB TTL when a TTL attribute is given (ttl= or
+--ttl). The table is in the format of Amazon's Java
+AmazonDynamoDBLockClient, so Java services can share it.
+
+On PostgreSQL it is the table= of the URL (default "leaselock"), with
+pgstore's layout; create is idempotent there.
+
+describe shows the table and checks it against the store URL: on DynamoDB
+its status, key schema, billing mode, item count and TTL; on PostgreSQL its
+columns, primary key and row count.
 
 Run 'leaselock table create --help' or 'leaselock table describe --help'
 for flags.
 
-Exit codes: 0 done; 1 the table already exists (create without
---if-not-exists); 64 usage; 69 DynamoDB unreachable; 78 AWS configuration
-or credentials, table missing (describe), or key schema differs from the
-store URL (describe).
+Exit codes: 0 done; 1 the DynamoDB table already exists (create without
+--if-not-exists); 64 usage; 69 the store unreachable; 78 configuration or
+credentials (AWS or PostgreSQL), table missing (describe), or a table that
+differs from the store URL.
 `
 
 func runTable(ctx context.Context, e *env, args []string) error {
@@ -49,17 +56,25 @@ func runTable(ctx context.Context, e *env, args []string) error {
 const tableCreateHelp = `
 Usage: leaselock table create --store URL [flags]
 
-Creates the lock table named by the store URL and waits until it is ACTIVE.
-The key schema comes from the URL: pk= (default "key") and sk= (no sort key
-by default); --sort-key and --ttl may stand in for sk= and ttl=. On-demand
-billing unless --billing provisioned with --read and --write capacity.
+Creates the lock table named by the store URL.
 
-Example:
+DynamoDB: waits until the table is ACTIVE. The key schema comes from the
+URL: pk= (default "key") and sk= (no sort key by default); --sort-key and
+--ttl may stand in for sk= and ttl=. On-demand billing unless --billing
+provisioned with --read and --write capacity.
+
+PostgreSQL: creates table= (default "leaselock", optionally
+schema-qualified) with pgstore's layout, or says that it already exists
+and checks it. The flags below other than --store apply to DynamoDB only.
+
+Examples:
   leaselock table create --store 'dynamodb://locks?region=eu-west-1' --ttl expiresAt
+  leaselock table create --store 'postgres://app@db.internal/app?table=locks'
 
-Exit codes: 0 created (or exists, with --if-not-exists); 1 the table
-already exists; 64 usage; 69 DynamoDB unreachable; 78 AWS configuration or
-credentials.
+Exit codes: 0 created (or exists: always on PostgreSQL, with
+--if-not-exists on DynamoDB); 1 the DynamoDB table already exists; 64
+usage; 69 the store unreachable; 78 configuration or credentials (AWS or
+PostgreSQL), or an existing PostgreSQL table of another layout.
 `
 
 // tagsFlag collects repeated --tag KEY=VALUE.
@@ -83,21 +98,34 @@ type tableCreateFlags struct {
 	tags         map[string]string
 	wait         time.Duration
 	ifNotExists  bool
+	set          []string // the flags given on the command line
+}
+
+// dynamoOnly returns the first flag given that only a DynamoDB table
+// takes, or "".
+func (f tableCreateFlags) dynamoOnly() string {
+	for _, name := range f.set {
+		switch name {
+		case "sort-key", "ttl", "billing", "read", "write", "tag", "wait":
+			return "--" + name
+		}
+	}
+	return ""
 }
 
 func tableCreate(ctx context.Context, e *env, args []string) error {
 	const cmd = "table create"
 	fs := newFlags(cmd)
 	storeURL := storeFlag(fs)
-	sortKey := fs.String("sort-key", "", "sort key attribute `name` (same as sk= in the store URL)")
-	ttl := fs.String("ttl", "", "TTL `attribute`: enable DynamoDB TTL on it (same as ttl= in the store URL)")
-	billing := fs.String("billing", "on-demand", "billing `mode`: on-demand or provisioned")
+	sortKey := fs.String("sort-key", "", "sort key attribute `name` (same as sk= in the store URL; DynamoDB)")
+	ttl := fs.String("ttl", "", "TTL `attribute`: enable DynamoDB TTL on it (same as ttl= in the store URL; DynamoDB)")
+	billing := fs.String("billing", "on-demand", "billing `mode`: on-demand or provisioned (DynamoDB)")
 	rcu := fs.Int64("read", 0, "provisioned read capacity `units` (with --billing provisioned)")
 	wcu := fs.Int64("write", 0, "provisioned write capacity `units` (with --billing provisioned)")
 	tags := tagsFlag{}
-	fs.Var(tags, "tag", "`KEY=VALUE` tag for the table (repeatable)")
-	wait := fs.Duration("wait", 5*time.Minute, "how long to wait for the table to become ACTIVE")
-	ifNotExists := fs.Bool("if-not-exists", false, "succeed when the table already exists")
+	fs.Var(tags, "tag", "`KEY=VALUE` tag for the table (repeatable; DynamoDB)")
+	wait := fs.Duration("wait", 5*time.Minute, "how long to wait for the table to become ACTIVE (DynamoDB)")
+	ifNotExists := fs.Bool("if-not-exists", false, "succeed when the table already exists (PostgreSQL always does)")
 	pos, _, err := parse(e, fs, tableCreateHelp, args, 0)
 	if err != nil {
 		return err
@@ -106,6 +134,7 @@ func tableCreate(ctx context.Context, e *env, args []string) error {
 		return usageErr(cmd, "unexpected argument %q", pos[0])
 	}
 	f := tableCreateFlags{sortKey: *sortKey, ttl: *ttl, tags: tags, wait: *wait, ifNotExists: *ifNotExists}
+	fs.Visit(func(fl *flag.Flag) { f.set = append(f.set, fl.Name) })
 	switch *billing {
 	case "on-demand", "pay-per-request":
 		if *rcu != 0 || *wcu != 0 {
@@ -132,12 +161,16 @@ func tableCreate(ctx context.Context, e *env, args []string) error {
 const tableDescribeHelp = `
 Usage: leaselock table describe --store URL [--json] [--timeout 30s]
 
-Shows the lock table: status, key schema, billing mode, approximate item
-count, TTL, and whether its key schema matches the store URL.
+Shows the lock table and whether it matches the store URL. DynamoDB:
+status, key schema, billing mode, approximate item count and TTL, and
+whether the key schema matches pk= and sk=. PostgreSQL: the table's
+schema-qualified name, database and server, its layout version, columns,
+primary key and row count, and whether it has pgstore's layout.
 
 Exit codes: 0 the table exists and matches the store URL; 64 usage;
-69 DynamoDB unreachable; 78 AWS configuration or credentials, no such table,
-or a key schema that differs from the store URL (printed first).
+69 the store unreachable; 78 configuration or credentials (AWS or
+PostgreSQL), no such table, or a table that differs from the store URL
+(printed first).
 `
 
 func tableDescribe(ctx context.Context, e *env, args []string) error {
