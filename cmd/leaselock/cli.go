@@ -19,7 +19,7 @@ const (
 	exitSoftware    = 70 // EX_SOFTWARE: an unexpected error
 	exitTempFail    = 75 // EX_TEMPFAIL: timed out waiting for a lock; record changed under us
 	exitLockLost    = 76 // EX_PROTOCOL: the lock was lost while the command ran
-	exitConfig      = 78 // EX_CONFIG: AWS configuration, credentials, missing or mismatched table
+	exitConfig      = 78 // EX_CONFIG: AWS or PostgreSQL configuration, credentials, missing or mismatched table
 	exitCannotExec  = 126
 	exitNotFound    = 127
 )
@@ -50,7 +50,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"demo", "watch leases, heartbeats, a takeover and fencing on an in-memory store", runDemo},
-		{"table", "create or describe a DynamoDB lock table", runTable},
+		{"table", "create or describe a lock table", runTable},
 		{"ls", "list locks", runLs},
 		{"get", "show one lock", runGet},
 		{"release", "force-release another owner's lock (operators only)", runRelease},
@@ -105,9 +105,13 @@ Every command but demo works on a store named by --store URL, or by the
 LEASELOCK_STORE environment variable:
 
   dynamodb://TABLE?region=REGION&endpoint=URL&format=java|python&pk=key&sk=SORTKEY&ttl=ATTR&profile=NAME
+  postgres://USER:PASSWORD@HOST:PORT/DATABASE?table=NAME&sslmode=MODE
 
-Credentials come from the standard AWS configuration (environment, shared
-config and credentials files, SSO, instance roles).
+DynamoDB credentials come from the standard AWS configuration (environment,
+shared config and credentials files, SSO, instance roles). PostgreSQL takes
+pgx's connection parameters in the URL and the PG* environment variables
+(PGPASSWORD, PGSSLMODE...); ~/.pgpass keeps the password off the command
+line. Messages never show a password.
 
 Run 'leaselock COMMAND --help' for a command's flags and exit codes.
 See docs/cli.md for the full manual.

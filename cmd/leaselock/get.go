@@ -26,8 +26,8 @@ cannot tell whether its holder is alive (see 'leaselock ls --help').
 it is shown as expired, which is when a waiter takes it over.
 
 Exit codes: 0 shown (also for a key with no record: state free); 64 usage;
-69 DynamoDB unreachable; 78 AWS configuration or credentials, missing
-table, or key schema mismatch.
+69 the store unreachable; 78 AWS or PostgreSQL configuration or
+credentials, missing table, or a table that does not match the store URL.
 `
 
 func runGet(ctx context.Context, e *env, args []string) error {

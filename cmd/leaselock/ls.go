@@ -34,8 +34,9 @@ it has seen the same VERSION for a whole LEASE on its own clock; --watch
 does the same: it reads again after the longest lease and shows as
 "expired" every held lock whose VERSION did not change.
 
-Exit codes: 0 listed; 64 usage; 69 DynamoDB unreachable; 78 AWS
-configuration or credentials, missing table, or key schema mismatch.
+Exit codes: 0 listed; 64 usage; 69 the store unreachable; 78 AWS or
+PostgreSQL configuration or credentials, missing table, or a table that
+does not match the store URL.
 `
 
 func runLs(ctx context.Context, e *env, args []string) error {

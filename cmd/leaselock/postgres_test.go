@@ -415,3 +415,12 @@ func TestParsePostgresURL(t *testing.T) {
 		}
 	}
 }
+
+// TestPostgresHelp: help lists both URL forms, and --store's own help too.
+func TestPostgresHelp(t *testing.T) {
+	t.Parallel()
+	requireContains(t, mustCLI(t, "--help").stdout, "dynamodb://TABLE?", "postgres://USER:PASSWORD@HOST:PORT/DATABASE?table=NAME",
+		"PG* environment variables")
+	requireContains(t, mustCLI(t, "ls", "--help").stdout, "dynamodb://TABLE?", " or postgres://USER:PASSWORD@HOST")
+	requireContains(t, mustCLI(t, "table", "create", "--help").stdout, "PostgreSQL: creates table=")
+}

@@ -40,9 +40,10 @@ tokens are safe from it.
 
 Exit codes: 0 released (or nothing to release: no record, or already
 released); 1 not confirmed; 64 usage (including a missing --force); 69
-DynamoDB unreachable, or the write's outcome is unknown; 75 the record
+the store unreachable, or the write's outcome is unknown; 75 the record
 changed since it was read, or is not at --version: nothing was written; 78
-AWS configuration or credentials, missing table, or key schema mismatch.
+AWS or PostgreSQL configuration or credentials, missing table, or a table
+that does not match the store URL.
 `
 
 func runRelease(ctx context.Context, e *env, args []string) error {
