@@ -7,10 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/leaselock/leaselock/backend"
@@ -402,6 +404,12 @@ func TestParsePostgresURL(t *testing.T) {
 		if spec, err := parsePostgresURL(raw); err != nil || spec.table != pgstore.DefaultTable || spec.conn.ConnConfig.Host != "h" {
 			t.Errorf("%s: %+v %v", raw, spec, err)
 		}
+	}
+	spec, err = parsePostgresURL("postgres://h1,h2:5433/db?options=-c%20search_path%3Dlocks")
+	if err != nil || spec.server() != "h1:5432" || !slices.ContainsFunc(spec.conn.ConnConfig.Fallbacks,
+		func(f *pgconn.FallbackConfig) bool { return f.Host == "h2" && f.Port == 5433 }) ||
+		spec.conn.ConnConfig.RuntimeParams["options"] != "-c search_path=locks" {
+		t.Errorf("several hosts and options=: %v %+v", err, spec.conn.ConnConfig)
 	}
 	for raw, want := range map[string]string{
 		"postgres://u:secret@h/db":                   "postgres://u:xxxxx@h/db",
