@@ -103,7 +103,10 @@ func runLs(ctx context.Context, e *env, args []string) error {
 		fmt.Fprintln(e.stderr, "no locks")
 		return nil
 	}
-	withSort := rules.sortKeyName != "" || rules.sortOptional && slices.ContainsFunc(views, func(v lockView) bool { return v.Sort != "" })
+	// A SORT column for tables with a sort key, and where any key may
+	// have one, once a record does.
+	hasSort := func(v lockView) bool { return v.Sort != "" }
+	withSort := rules.sortKeyName != "" || rules.sortOptional && slices.ContainsFunc(views, hasSort)
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 	if withSort {
 		fmt.Fprintln(tw, "KEY\tSORT\tOWNER\tTOKEN\tSTATE\tLEASE\tRENEWED\tVERSION")
