@@ -19,7 +19,7 @@ const (
 	exitSoftware    = 70 // EX_SOFTWARE: an unexpected error
 	exitTempFail    = 75 // EX_TEMPFAIL: timed out waiting for a lock; record changed under us
 	exitLockLost    = 76 // EX_PROTOCOL: the lock was lost while the command ran
-	exitConfig      = 78 // EX_CONFIG: AWS configuration, credentials, missing or mismatched table
+	exitConfig      = 78 // EX_CONFIG: AWS or PostgreSQL configuration, credentials, missing or mismatched table
 	exitCannotExec  = 126
 	exitNotFound    = 127
 )
@@ -55,7 +55,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"demo", "watch leases, heartbeats, a takeover and fencing on an in-memory store", runDemo, false},
-		{"table", "create or describe a DynamoDB lock table", runTable, true},
+		{"table", "create or describe a lock table", runTable, true},
 		{"ls", "list locks", runLs, true},
 		{"get", "show one lock", runGet, true},
 		{"release", "force-release another owner's lock (operators only)", runRelease, true},
@@ -131,9 +131,13 @@ Every command but demo works on a store named by --store URL, or by the
 LEASELOCK_STORE environment variable:
 
   dynamodb://TABLE?region=REGION&endpoint=URL&format=java|python&pk=key&sk=SORTKEY&ttl=ATTR&profile=NAME
+  postgres://USER:PASSWORD@HOST:PORT/DATABASE?table=NAME&sslmode=MODE
 
-Credentials come from the standard AWS configuration (environment, shared
-config and credentials files, SSO, instance roles).
+DynamoDB credentials come from the standard AWS configuration (environment,
+shared config and credentials files, SSO, instance roles). PostgreSQL takes
+pgx's connection parameters in the URL and the PG* environment variables
+(PGPASSWORD, PGSSLMODE...); ~/.pgpass keeps the password off the command
+line. Messages never show a password.
 
 Traces and metrics are exported over OTLP when OTEL_EXPORTER_OTLP_ENDPOINT
 (or a per-signal endpoint variable) names a collector, and not otherwise.

@@ -43,7 +43,7 @@ func TestUsageErrors(t *testing.T) {
 		{nil, "Usage: leaselock COMMAND"},
 		{[]string{"frobnicate"}, `unknown command "frobnicate"`},
 		{[]string{"ls", "--bogus"}, "flag provided but not defined: -bogus"},
-		{[]string{"ls", "--store", "postgres://x"}, "the scheme must be dynamodb://"},
+		{[]string{"ls", "--store", "mysql://x"}, "the scheme must be dynamodb:// or postgres://"},
 		{[]string{"ls", "--store", "dynamodb://"}, "no table name"},
 		{[]string{"ls", "--store", "dynamodb://t1?regoin=x"}, `unknown parameter "regoin"`},
 		{[]string{"ls", "--store", "dynamodb://t1?endpoint=localhost:8000"}, "is not an http:// or https:// URL"},
@@ -155,11 +155,11 @@ func TestStoreErrors(t *testing.T) {
 
 func TestParseStoreURL(t *testing.T) {
 	t.Parallel()
-	spec, err := parseStoreURL("dynamodb://my-locks.v2?region=eu-west-1&endpoint=http://127.0.0.1:8000&pk=name&sk=part&ttl=exp&profile=ops")
+	spec, err := parseDynamoURL("dynamodb://my-locks.v2?region=eu-west-1&endpoint=http://127.0.0.1:8000&pk=name&sk=part&ttl=exp&profile=ops")
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := storeSpec{table: "my-locks.v2", region: "eu-west-1", endpoint: "http://127.0.0.1:8000", profile: "ops"}
+	want := dynamoSpec{table: "my-locks.v2", region: "eu-west-1", endpoint: "http://127.0.0.1:8000", profile: "ops"}
 	if spec.table != want.table || spec.region != want.region || spec.endpoint != want.endpoint || spec.profile != want.profile ||
 		spec.opts.PartitionKeyName != "name" || spec.opts.SortKeyName != "part" || spec.opts.TTLAttribute != "exp" {
 		t.Fatalf("got %+v", spec)
@@ -167,10 +167,10 @@ func TestParseStoreURL(t *testing.T) {
 	if got := canonicalURL(spec); got != "dynamodb://my-locks.v2?region=eu-west-1&endpoint=http://127.0.0.1:8000&profile=ops&pk=name&sk=part&ttl=exp" {
 		t.Errorf("canonical URL %s", got)
 	}
-	if _, err := parseStoreURL("dynamodb://t1?region=a&region=b"); err == nil || !strings.Contains(err.Error(), "given 2 times") {
+	if _, err := parseDynamoURL("dynamodb://t1?region=a&region=b"); err == nil || !strings.Contains(err.Error(), "given 2 times") {
 		t.Errorf("duplicate parameter: %v", err)
 	}
-	if spec, err := parseStoreURL("dynamodb:///Upper_Case"); err != nil || spec.table != "Upper_Case" {
+	if spec, err := parseDynamoURL("dynamodb:///Upper_Case"); err != nil || spec.table != "Upper_Case" {
 		t.Errorf("path form: %+v %v", spec, err)
 	}
 }

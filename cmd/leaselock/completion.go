@@ -62,8 +62,12 @@ type flagSpec struct {
 	values []string // the values it takes, when there are few
 }
 
-// flagValues lists the values of flags that take one of a few words.
-var flagValues = map[string][]string{"billing": {"on-demand", "provisioned"}}
+// flagValues lists the values of flags that take one of a few words, or
+// for --store, how its value starts: the URL forms.
+var flagValues = map[string][]string{
+	"billing": {"on-demand", "provisioned"},
+	"store":   {"dynamodb://", "postgres://", "postgresql://"},
+}
 
 // tableSubcommands are table's subcommands, with their summaries.
 var tableSubcommands = [][2]string{{"create", "create a lock table"}, {"describe", "show a lock table and check it against the store URL"}}
@@ -140,9 +144,11 @@ _leaselock() {
     done
     case "$prev" in
 `, strings.Join(sortedKeys(valueFlags), "|"))
+	done := map[string]bool{}
 	for _, s := range specs {
 		for _, f := range s.flags {
-			if len(f.values) > 0 {
+			if len(f.values) > 0 && !done[f.name] {
+				done[f.name] = true
 				fmt.Fprintf(w, "    --%s|-%s) COMPREPLY=($(compgen -W %q -- \"$cur\")); return ;;\n", f.name, f.name, strings.Join(f.values, " "))
 			}
 		}

@@ -69,6 +69,8 @@ var completionCases = []struct{ line, want string }{
 	{"leaselock run --store dynamodb://t k -- ech", "echo"},
 	{"leaselock ls --par", "--partition"},
 	{"leaselock completion fi", "fish"},
+	{"leaselock ls --store post", "postgres://"},
+	{"leaselock run --store dyn", "dynamodb://"},
 }
 
 // TestCompletionInShells loads each script into its real shell, where the

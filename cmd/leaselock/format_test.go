@@ -18,7 +18,7 @@ import (
 // format is refused rather than guessed.
 func TestStoreURLFormat(t *testing.T) {
 	t.Parallel()
-	spec, err := parseStoreURL("dynamodb://locks?format=python&region=eu-west-1")
+	spec, err := parseDynamoURL("dynamodb://locks?format=python&region=eu-west-1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -28,7 +28,7 @@ func TestStoreURLFormat(t *testing.T) {
 	if got := canonicalURL(spec); got != "dynamodb://locks?region=eu-west-1&format=python" {
 		t.Errorf("canonical URL %s", got)
 	}
-	if _, err := parseStoreURL("dynamodb://locks?format=ruby"); err == nil || !strings.Contains(err.Error(), "java (the default) or python") {
+	if _, err := parseDynamoURL("dynamodb://locks?format=ruby"); err == nil || !strings.Contains(err.Error(), "java (the default) or python") {
 		t.Errorf("unknown format: %v", err)
 	}
 }

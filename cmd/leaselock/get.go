@@ -26,8 +26,8 @@ cannot tell whether its holder is alive (see 'leaselock ls --help').
 it is shown as expired, which is when a waiter takes it over.
 
 Exit codes: 0 shown (also for a key with no record: state free); 64 usage;
-69 DynamoDB unreachable; 78 AWS configuration or credentials, missing
-table, or key schema mismatch.
+69 the store unreachable; 78 AWS or PostgreSQL configuration or
+credentials, missing table, or a table that does not match the store URL.
 `
 
 func runGet(ctx context.Context, e *env, args []string) error {
@@ -57,7 +57,12 @@ func runGet(ctx context.Context, e *env, args []string) error {
 	}
 	key := backend.Key{Partition: pos[0], Sort: *sortKey}
 	// --timeout bounds each read, not the watch between them.
-	var st *store
+	var st store
+	defer func() {
+		if st != nil {
+			st.close()
+		}
+	}()
 	read := func() ([]lockView, error) {
 		rctx, cancel := withTimeout(ctx, *timeout)
 		defer cancel()
@@ -89,7 +94,7 @@ func runGet(ctx context.Context, e *env, args []string) error {
 }
 
 // getView reads one lock record; a missing record is state free.
-func getView(ctx context.Context, st *store, key backend.Key) (lockView, error) {
+func getView(ctx context.Context, st store, key backend.Key) (lockView, error) {
 	rec, err := st.Get(ctx, key)
 	switch {
 	case errors.Is(err, backend.ErrNotFound):

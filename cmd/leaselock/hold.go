@@ -33,13 +33,14 @@ whatever relied on the lock must stop.
 Exit codes:
   0    held, then released on a signal
   64   usage
-  69   DynamoDB unreachable (also when --timeout ran out while the store
+  69   the store unreachable (also when --timeout ran out while the store
        was unreachable or not answering)
   70   unexpected error
   75   timed out waiting for the lock (--timeout), or held (--no-wait);
        --conflict-exit-code chooses another code
   76   the lock was lost while held
-  78   AWS configuration or credentials, missing table, key schema mismatch
+  78   AWS or PostgreSQL configuration or credentials, missing table,
+       a table that does not match the store URL
   128+N  got signal N while waiting for the lock
 `
 

@@ -46,7 +46,7 @@ func defineLockFlags(fs *flag.FlagSet) *lockFlags {
 func (f *lockFlags) validate(cmd string) error {
 	switch {
 	case *f.lease < minLease:
-		return usageErr(cmd, "--lease %v is too short: at least %v, so that a heartbeat (a DynamoDB round trip, "+
+		return usageErr(cmd, "--lease %v is too short: at least %v, so that a heartbeat (a round trip to the store, "+
 			"retried on failure) can renew it in time", *f.lease, minLease)
 	case *f.lease%time.Millisecond != 0:
 		return usageErr(cmd, "--lease %v: the store keeps whole milliseconds", *f.lease)

@@ -4,10 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"text/tabwriter"
 
 	"github.com/leaselock/leaselock/backend"
-	"github.com/leaselock/leaselock/dynamostore"
 )
 
 const lsHelp = `
@@ -34,8 +34,9 @@ it has seen the same VERSION for a whole LEASE on its own clock; --watch
 does the same: it reads again after the longest lease and shows as
 "expired" every held lock whose VERSION did not change.
 
-Exit codes: 0 listed; 64 usage; 69 DynamoDB unreachable; 78 AWS
-configuration or credentials, missing table, or key schema mismatch.
+Exit codes: 0 listed; 64 usage; 69 the store unreachable; 78 AWS or
+PostgreSQL configuration or credentials, missing table, or a table that
+does not match the store URL.
 `
 
 func runLs(ctx context.Context, e *env, args []string) error {
@@ -56,17 +57,23 @@ func runLs(ctx context.Context, e *env, args []string) error {
 	if err := checkTimeout(cmd, *timeout); err != nil {
 		return err
 	}
-	if *partition != "" {
-		if err := checkKey("--partition", *partition, dynamostore.MaxPartitionKeyBytes, false); err != nil {
-			return usageErr(cmd, "%v", err)
-		}
-	}
 	spec, err := resolveStoreURL(e, cmd, *storeURL)
 	if err != nil {
 		return err
 	}
+	rules := spec.keyRules()
+	if *partition != "" {
+		if err := rules.checkKey("--partition", *partition, rules.maxPartition, false); err != nil {
+			return usageErr(cmd, "%v", err)
+		}
+	}
 	// --timeout bounds each read, not the watch between them.
-	var st *store
+	var st store
+	defer func() {
+		if st != nil {
+			st.close()
+		}
+	}()
 	list := func() ([]lockView, error) {
 		rctx, cancel := withTimeout(ctx, *timeout)
 		defer cancel()
@@ -96,7 +103,10 @@ func runLs(ctx context.Context, e *env, args []string) error {
 		fmt.Fprintln(e.stderr, "no locks")
 		return nil
 	}
-	withSort := spec.opts.SortKeyName != ""
+	// A SORT column for tables with a sort key, and where any key may
+	// have one, once a record does.
+	hasSort := func(v lockView) bool { return v.Sort != "" }
+	withSort := rules.sortKeyName != "" || rules.sortOptional && slices.ContainsFunc(views, hasSort)
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 	if withSort {
 		fmt.Fprintln(tw, "KEY\tSORT\tOWNER\tTOKEN\tSTATE\tLEASE\tRENEWED\tVERSION")
@@ -124,20 +134,8 @@ func runLs(ctx context.Context, e *env, args []string) error {
 	return nil
 }
 
-// openChecked opens the store and checks its table.
-func openChecked(ctx context.Context, e *env, spec storeSpec) (*store, error) {
-	st, err := openStore(ctx, e, spec, attemptTimeout)
-	if err != nil {
-		return nil, err
-	}
-	if err := st.check(ctx); err != nil {
-		return nil, err
-	}
-	return st, nil
-}
-
 // listViews reads every lock record (or those of one partition key).
-func listViews(ctx context.Context, st *store, partition string) ([]lockView, error) {
+func listViews(ctx context.Context, st store, partition string) ([]lockView, error) {
 	views := []lockView{}
 	req := backend.ListRequest{Partition: partition}
 	for {

@@ -47,7 +47,9 @@ func TestMain(m *testing.M) {
 		os.Exit(run(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 	}
 	for _, k := range []string{"AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_CA_BUNDLE",
-		"AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", storeEnv} {
+		"AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", storeEnv,
+		"PGHOST", "PGPORT", "PGDATABASE", "PGUSER", "PGPASSWORD", "PGPASSFILE", "PGSERVICE", "PGSERVICEFILE", "PGOPTIONS",
+		"PGSSLMODE", "PGCONNECT_TIMEOUT", "PGAPPNAME"} {
 		os.Unsetenv(k)
 	}
 	for k, v := range testAWSEnv {

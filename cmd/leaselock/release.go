@@ -40,9 +40,10 @@ tokens are safe from it.
 
 Exit codes: 0 released (or nothing to release: no record, or already
 released); 1 not confirmed; 64 usage (including a missing --force); 69
-DynamoDB unreachable, or the write's outcome is unknown; 75 the record
+the store unreachable, or the write's outcome is unknown; 75 the record
 changed since it was read, or is not at --version: nothing was written; 78
-AWS configuration or credentials, missing table, or key schema mismatch.
+AWS or PostgreSQL configuration or credentials, missing table, or a table
+that does not match the store URL.
 `
 
 func runRelease(ctx context.Context, e *env, args []string) error {
@@ -82,6 +83,9 @@ func runRelease(ctx context.Context, e *env, args []string) error {
 	rctx, cancel := withTimeout(ctx, *timeout)
 	defer cancel()
 	st, rec, err := readForRelease(rctx, e, spec, key)
+	if st != nil {
+		defer st.close()
+	}
 	switch {
 	case errors.Is(err, backend.ErrNotFound):
 		fmt.Fprintf(e.stdout, "%s has no record: nothing to release\n", name)
@@ -115,7 +119,7 @@ func runRelease(ctx context.Context, e *env, args []string) error {
 	next.Attributes = nil // attributes merge: leave them as they are
 	wctx, cancel := withTimeout(ctx, *timeout)
 	defer cancel()
-	if st.ReleaseByDelete() {
+	if releasesByDelete(st) {
 		// The format's other clients know no released marker: delete.
 		next.Version = ""
 		err = st.Delete(wctx, key, rec.Version)
@@ -158,12 +162,9 @@ func runRelease(ctx context.Context, e *env, args []string) error {
 }
 
 // readForRelease opens the store and reads the record to release.
-func readForRelease(ctx context.Context, e *env, spec storeSpec, key backend.Key) (*store, backend.Record, error) {
-	st, err := openStore(ctx, e, spec, attemptTimeout)
+func readForRelease(ctx context.Context, e *env, spec storeSpec, key backend.Key) (store, backend.Record, error) {
+	st, err := openChecked(ctx, e, spec)
 	if err != nil {
-		return nil, backend.Record{}, err
-	}
-	if err := st.check(ctx); err != nil {
 		return nil, backend.Record{}, err
 	}
 	rec, err := st.Get(ctx, key)

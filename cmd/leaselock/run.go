@@ -57,14 +57,15 @@ Example:
 Exit codes:
   the command's own  the command ran and exited (128+N: killed by signal N)
   64   usage
-  69   DynamoDB unreachable before the command started (also when
+  69   the store unreachable before the command started (also when
        --timeout ran out while the store was unreachable or not answering)
   70   unexpected error
   75   timed out waiting for the lock (--timeout), or held (--no-wait);
        --conflict-exit-code chooses another code
   76   the lock was lost, or its lease came within --grace of lapsing,
        while the command ran; the command was stopped
-  78   AWS configuration or credentials, missing table, key schema mismatch
+  78   AWS or PostgreSQL configuration or credentials, missing table,
+       a table that does not match the store URL
   126  the command could not be executed; 127 command not found
   128+N  leaselock got signal N while waiting for the lock
 `

@@ -2,193 +2,75 @@ package main
 
 import (
 	"context"
-	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
-	"net/url"
-	"os"
-	"sort"
+	"io"
 	"strings"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
-	"github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/smithy-go/logging"
-
-	"github.com/leaselock/leaselock/dynamostore"
+	"github.com/leaselock/leaselock/backend"
 )
 
 // storeEnv names the environment variable that supplies --store.
 const storeEnv = "LEASELOCK_STORE"
 
-const storeURLHelp = `dynamodb://TABLE?region=REGION&endpoint=URL&format=java|python&pk=key&sk=SORTKEY&ttl=ATTR&profile=NAME`
+// storeURLHelp spells the store URLs, one per backend.
+const storeURLHelp = dynamoURLHelp + " or " + postgresURLHelp
 
-// storeSpec is a parsed store URL.
-type storeSpec struct {
-	raw      string
-	table    string
-	region   string
-	endpoint string
-	profile  string
-	opts     dynamostore.Options
+// storeSpec is a parsed and validated store URL. Its scheme picks the
+// backend, and each backend has its own spec type in a file of its own
+// (store_dynamo.go, store_postgres.go); the commands are written once,
+// against storeSpec and store.
+type storeSpec interface {
+	// keyRules are the lock keys the store takes, checked at the edge.
+	keyRules() keyRules
+	// open makes a client for the store and sets e.where. It sends no
+	// request: the first is check's, which run and hold retry while the
+	// store is unreachable. attempt bounds each attempt of a request.
+	open(ctx context.Context, e *env, attempt time.Duration) (store, error)
+	// createTable is 'table create': it creates the lock table and says
+	// what it did on e.stdout.
+	createTable(ctx context.Context, e *env, f tableCreateFlags) error
+	// describeTable reads what 'table describe' shows; a missing table is
+	// an error.
+	describeTable(ctx context.Context, e *env) (tableInfo, error)
 }
 
-// storeFlag adds --store to fs; resolve it with openStore.
+// store is an opened store: what the engine needs, listing, and what the
+// commands need around them.
+type store interface {
+	backend.Store
+	backend.Lister
+	// check makes sure the table exists with the layout the store URL
+	// describes.
+	check(ctx context.Context) error
+	// where names the store in messages: table and server, so a wrong one
+	// is visible at once; never a password.
+	where() string
+	// close lets go of the store's connections.
+	close()
+}
+
+// tableInfo is what 'table describe' shows, as text or (encoded as it
+// is) JSON.
+type tableInfo interface {
+	print(w io.Writer)
+	// mismatch is the error to exit with when the table does not match the
+	// store URL, nil when it does.
+	mismatch() error
+}
+
+// storeFlag adds --store to fs; resolve it with resolveStoreURL.
 func storeFlag(fs *flag.FlagSet) *string {
 	return fs.String("store", "", "store `URL`: "+storeURLHelp+" (default $"+storeEnv+")")
 }
 
-// urlParams are the store URL's parameters, in the order help lists them.
-var urlParams = []string{"region", "endpoint", "format", "pk", "sk", "ttl", "profile"}
-
-// parseStoreURL parses dynamodb://TABLE?query. Unknown, repeated and empty
-// parameters are errors, so a typo never silently selects another layout
-// (an empty sk= would otherwise mean "no sort key").
-func parseStoreURL(raw string) (storeSpec, error) {
-	spec := storeSpec{raw: raw}
-	bad := func(format string, args ...any) (storeSpec, error) {
-		return spec, fmt.Errorf("bad store URL %s: %s", shown(raw, msgWidth), fmt.Sprintf(format, args...))
-	}
-	u, err := url.Parse(raw)
-	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err // url.Error repeats the whole URL
-		}
-		return bad("%v", err)
-	}
-	if u.Scheme != "dynamodb" {
-		return bad("the scheme must be dynamodb:// (%s)", storeURLHelp)
-	}
-	spec.table = u.Host
-	if spec.table == "" {
-		spec.table = strings.TrimPrefix(u.Path, "/")
-	} else if u.Path != "" && u.Path != "/" {
-		return bad("unexpected path %q after the table name", u.Path)
-	}
-	if u.Opaque != "" {
-		spec.table = u.Opaque
-	}
-	if spec.table == "" {
-		return bad("no table name (%s)", storeURLHelp)
-	}
-	q, err := url.ParseQuery(u.RawQuery)
-	if err != nil {
-		return bad("%v", err)
-	}
-	for name, vals := range q {
-		if len(vals) != 1 {
-			return bad("%s= given %d times", name, len(vals))
-		}
-		v := vals[0]
-		if v == "" && knownParam(name) {
-			return bad("%s= is empty: give a value or leave the parameter out", name)
-		}
-		switch name {
-		case "region":
-			if !validRegion(v) {
-				return bad("region=%s is not an AWS region name (like eu-west-1)", shown(v, msgWidth))
-			}
-			spec.region = v
-		case "endpoint":
-			e, err := url.Parse(v)
-			if err != nil || (e.Scheme != "http" && e.Scheme != "https") || e.Host == "" {
-				return bad("endpoint=%s is not an http:// or https:// URL", shown(v, msgWidth))
-			}
-			spec.endpoint = v
-		case "profile":
-			spec.profile = v
-		case "pk":
-			spec.opts.PartitionKeyName = v
-		case "sk":
-			spec.opts.SortKeyName = v
-		case "ttl":
-			spec.opts.TTLAttribute = v
-		case "format":
-			f, err := dynamostore.ParseFormat(v)
-			if err != nil {
-				return spec, fmt.Errorf("bad store URL %q: format %q: java (the default) or python", raw, v)
-			}
-			spec.opts.Format = f
-		default:
-			known := append([]string(nil), urlParams...)
-			sort.Strings(known)
-			return bad("unknown parameter %q (known: %s)", name, strings.Join(known, ", "))
-		}
-	}
-	// The attribute names: checked here so the message names the URL
-	// parameter the user typed.
-	seen := map[string]string{}
-	for _, p := range []struct{ param, name string }{
-		{"pk", spec.opts.PartitionKeyName}, {"sk", spec.opts.SortKeyName}, {"ttl", spec.opts.TTLAttribute},
-	} {
-		name := p.name
-		if p.param == "pk" && name == "" {
-			name = dynamostore.DefaultPartitionKeyName
-		}
-		switch {
-		case name == "":
-			continue
-		case len(name) > 255:
-			return bad("%s= is longer than 255 bytes", p.param)
-		case lockAttribute(name):
-			return bad("%s=%s is an attribute of the lock record itself", p.param, name)
-		case seen[name] != "":
-			return bad("%s=%s names the same attribute as %s=", p.param, name, seen[name])
-		}
-		seen[name] = p.param
-	}
-	return spec, nil
-}
-
-func knownParam(name string) bool {
-	for _, p := range urlParams {
-		if p == name {
-			return true
-		}
-	}
-	return false
-}
-
-func lockAttribute(name string) bool {
-	switch name {
-	case dynamostore.AttrOwnerName, dynamostore.AttrLeaseDuration, dynamostore.AttrRecordVersionNumber,
-		dynamostore.AttrData, dynamostore.AttrIsReleased, dynamostore.AttrFencingToken:
-		return true
-	}
-	return false
-}
-
-// validRegion accepts what can be an AWS region: a DNS label of lower-case
-// letters, digits and hyphens (the region becomes part of a host name).
-// Whether the region exists is for DNS to say.
-func validRegion(r string) bool {
-	if r == "" || len(r) > 63 || r[0] == '-' || r[len(r)-1] == '-' {
-		return false
-	}
-	for _, c := range []byte(r) {
-		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
-			return false
-		}
-	}
-	return true
-}
-
-// store is an opened DynamoDB store with its client.
-type store struct {
-	spec   storeSpec
-	client *dynamodb.Client
-	*dynamostore.Store
-}
-
-// attemptTimeout bounds one HTTP attempt of a store request for the
-// commands that do not heartbeat; run and hold derive theirs from the
-// heartbeat period. A store that accepts connections but never answers
-// then fails the attempt, and the SDK retries on a new connection, instead
-// of waiting forever.
+// attemptTimeout bounds one attempt of a store request for the commands
+// that do not heartbeat; run and hold derive theirs from the heartbeat
+// period. A store that accepts connections but never answers then fails
+// the attempt, which is retried on a new connection, instead of waiting
+// forever.
 const attemptTimeout = 5 * time.Second
 
 // resolveStoreURL returns the store URL from the flag, else from the
@@ -199,128 +81,55 @@ func resolveStoreURL(e *env, cmd, flagValue string) (storeSpec, error) {
 		raw = e.getenv(storeEnv)
 	}
 	if raw == "" {
-		return storeSpec{}, usageErr(cmd, "no store: pass --store %s or set %s", storeURLHelp, storeEnv)
+		return nil, usageErr(cmd, "no store: pass --store %s or set %s", storeURLHelp, storeEnv)
 	}
 	spec, err := parseStoreURL(raw)
-	if err != nil {
-		return spec, usageErr(cmd, "%v", err)
+	var ee *exitError
+	switch {
+	case errors.As(err, &ee):
+		return nil, err // not the URL's fault: a file it names
+	case err != nil:
+		return nil, usageErr(cmd, "%v", err)
 	}
 	return spec, nil
 }
 
-// openStore loads the AWS configuration for spec and makes sure credentials
-// can be had. It sends no request to DynamoDB. Every HTTP attempt the
-// client makes is bounded by attempt.
-func openStore(ctx context.Context, e *env, spec storeSpec, attempt time.Duration) (*store, error) {
-	// The SDK's own log lines (IMDS fallbacks and the like) would only
-	// precede our error messages, which say what to do.
-	loadOpts := []func(*config.LoadOptions) error{
-		config.WithLogger(logging.Nop{}),
-		// A buildable client, so that AWS_CA_BUNDLE can still be applied.
-		config.WithHTTPClient(awshttp.NewBuildableClient().WithTimeout(attempt)),
+// parseStoreURL parses a store URL of any backend. The scheme is read
+// before anything else, so that a URL of one backend is never judged by
+// another's rules.
+func parseStoreURL(raw string) (storeSpec, error) {
+	scheme, _, _ := strings.Cut(raw, ":")
+	switch strings.ToLower(scheme) {
+	case "postgres", "postgresql":
+		return parsePostgresURL(raw)
+	case "dynamodb":
+		return parseDynamoURL(raw)
 	}
-	if spec.region != "" {
-		loadOpts = append(loadOpts, config.WithRegion(spec.region))
-	}
-	if spec.profile != "" {
-		loadOpts = append(loadOpts, config.WithSharedConfigProfile(spec.profile))
-	}
-	cfg, err := config.LoadDefaultConfig(ctx, loadOpts...)
+	return nil, fmt.Errorf("bad store URL %s: the scheme must be dynamodb:// or postgres:// (%s)",
+		shown(maskPassword(raw), msgWidth), storeURLHelp)
+}
+
+// openStore opens the store spec names.
+func openStore(ctx context.Context, e *env, spec storeSpec, attempt time.Duration) (store, error) {
+	return spec.open(ctx, e, attempt)
+}
+
+// openChecked opens the store and checks its table.
+func openChecked(ctx context.Context, e *env, spec storeSpec) (store, error) {
+	st, err := openStore(ctx, e, spec, attemptTimeout)
 	if err != nil {
-		return nil, configError(e, spec, err)
+		return nil, err
 	}
-	switch {
-	case cfg.Region == "":
-		return nil, fail(exitConfig, errors.New("no AWS region configured"),
-			"Add ?region=REGION to the store URL, or set AWS_REGION.")
-	case !validRegion(cfg.Region):
-		return nil, fail(exitConfig, fmt.Errorf("the AWS region %q (from AWS_REGION or the profile) is not a region name",
-			shown(cfg.Region, msgWidth)), "Set region= in the store URL, or fix AWS_REGION or the profile's region.")
+	if err := st.check(ctx); err != nil {
+		st.close()
+		return nil, err
 	}
-	if _, err := cfg.Credentials.Retrieve(ctx); err != nil {
-		if ctx.Err() != nil {
-			return nil, err
-		}
-		hint := "Set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE (or profile= in the store URL)."
-		if spec.endpoint != "" {
-			hint += " A local emulator accepts any non-empty values."
-		}
-		return nil, fail(exitConfig, fmt.Errorf("no AWS credentials: %w", err), hint)
-	}
-	client := dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) {
-		if spec.endpoint != "" {
-			o.BaseEndpoint = aws.String(spec.endpoint)
-		}
-	}, dynamostore.Retries(3, 500*time.Millisecond))
-	st, err := dynamostore.New(client, spec.table, &spec.opts)
-	if err != nil {
-		var oe *dynamostore.OptionsError
-		if errors.As(err, &oe) {
-			err = fmt.Errorf("bad store URL %s: %s: %s", shown(spec.raw, msgWidth), urlName(oe.Field), oe.Reason)
-		}
-		return nil, &exitError{code: exitUsage, err: err}
-	}
-	s := &store{spec: spec, client: client, Store: st}
-	e.where = s.where()
-	return s, nil
+	return st, nil
 }
 
-// urlName names a dynamostore option the way the store URL spells it.
-func urlName(field string) string {
-	switch field {
-	case "table":
-		return "the table name"
-	case "PartitionKeyName":
-		return "pk="
-	case "SortKeyName":
-		return "sk="
-	case "TTLAttribute":
-		return "ttl="
-	}
-	return field
-}
-
-// configError explains a failure to load the AWS configuration. It blames
-// AWS_CA_BUNDLE only when that file really is unusable, and a profile only
-// when the profile is what is missing.
-func configError(e *env, spec storeSpec, err error) error {
-	err = fmt.Errorf("loading the AWS configuration: %w", err)
-	if b := e.getenv("AWS_CA_BUNDLE"); b != "" {
-		if problem := caBundleProblem(b); problem != "" {
-			return fail(exitConfig, err, fmt.Sprintf("AWS_CA_BUNDLE is set to %q, which %s: "+
-				"unset AWS_CA_BUNDLE, or point it at a readable PEM certificate bundle.", b, problem))
-		}
-	}
-	var noProfile config.SharedConfigProfileNotExistError
-	if errors.As(err, &noProfile) {
-		where := "AWS_PROFILE"
-		if spec.profile != "" {
-			where = "profile= in the store URL"
-		}
-		return fail(exitConfig, err, fmt.Sprintf("There is no profile %q in the AWS config or credentials files: check %s, "+
-			"AWS_CONFIG_FILE and AWS_SHARED_CREDENTIALS_FILE.", noProfile.Profile, where))
-	}
-	return fail(exitConfig, err, "Check AWS_PROFILE, AWS_CONFIG_FILE, AWS_SHARED_CREDENTIALS_FILE and the profile= parameter.")
-}
-
-// caBundleProblem says what is wrong with a CA bundle file, or "".
-func caBundleProblem(path string) string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return "cannot be read (" + err.Error() + ")"
-	}
-	if !x509.NewCertPool().AppendCertsFromPEM(b) {
-		return "holds no PEM certificate"
-	}
-	return ""
-}
-
-// where names the store in messages: table, region and endpoint, so a
-// wrong region or endpoint is visible at once.
-func (s *store) where() string {
-	w := fmt.Sprintf("table %q in region %s", s.spec.table, s.client.Options().Region)
-	if s.spec.endpoint != "" {
-		w += " at " + s.spec.endpoint
-	}
-	return w
+// releasesByDelete reports whether st must release by deleting the record
+// (backend.ReleaseDeleter).
+func releasesByDelete(st store) bool {
+	rd, ok := st.(backend.ReleaseDeleter)
+	return ok && rd.ReleaseByDelete()
 }

@@ -7,8 +7,6 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
-
-	"github.com/leaselock/leaselock/dynamostore"
 )
 
 // Limits checked at the edge, so that a bad value is a usage error (64)
@@ -30,21 +28,34 @@ const (
 	forceOwnerPrefix = "force-release:"
 )
 
+// keyRules are the lock keys a store takes: limits checked at the edge,
+// so that a key the store would refuse is a usage error naming the flag.
+type keyRules struct {
+	store        string // as messages name it: "DynamoDB"
+	maxPartition int    // bytes
+	maxSort      int    // bytes
+	sortKeyName  string // sk= of the store URL: --sort is needed exactly when it is set
+	sortOptional bool   // any key may have a sort key, or none, whatever the URL says
+	nulRefused   string // why keys cannot hold a NUL byte; "" when they can
+}
+
 // checkKey validates a lock key (what names the lock, or its sort key)
-// given as flag or argument what. Keys must fit DynamoDB's key limits and
-// be UTF-8 (DynamoDB rewrites invalid bytes, and the record would no longer
-// match its key). Commands that create records (run, hold) also refuse
-// control characters, which no one can type back; inspecting and
+// given as flag or argument what. Keys must fit the store's key limits
+// and be UTF-8 (DynamoDB rewrites invalid bytes, and the record would no
+// longer match its key). Commands that create records (run, hold) also
+// refuse control characters, which no one can type back; inspecting and
 // releasing accept them, so an operator can clear what an application
-// wrote.
-func checkKey(what, key string, maxBytes int, creates bool) error {
+// wrote, except the NUL bytes a store cannot hold at all.
+func (r keyRules) checkKey(what, key string, maxBytes int, creates bool) error {
 	switch {
 	case key == "":
 		return fmt.Errorf("%s is empty", what)
 	case !utf8.ValidString(key):
 		return fmt.Errorf("%s %s is not valid UTF-8", what, shown(key, msgWidth))
 	case len(key) > maxBytes:
-		return fmt.Errorf("%s %s is %d bytes long; DynamoDB allows at most %d", what, shown(key, msgWidth), len(key), maxBytes)
+		return fmt.Errorf("%s %s is %d bytes long; %s allows at most %d", what, shown(key, msgWidth), len(key), r.store, maxBytes)
+	case r.nulRefused != "" && strings.IndexByte(key, 0) >= 0:
+		return fmt.Errorf("%s %s contains a NUL byte: %s", what, shown(key, msgWidth), r.nulRefused)
 	case creates && hasControl(key):
 		return fmt.Errorf("%s %s contains control characters (tab, newline...)", what, shown(key, msgWidth))
 	}
@@ -52,18 +63,23 @@ func checkKey(what, key string, maxBytes int, creates bool) error {
 }
 
 // checkKeys validates a partition key and the --sort value against the
-// store URL's layout: a sort key is needed exactly when the URL has sk=.
+// store URL: a sort key is needed exactly when the URL has sk=, unless
+// the store takes sort keys on any key.
 func checkKeys(spec storeSpec, key, sort string, creates bool) error {
-	if err := checkKey("KEY", key, dynamostore.MaxPartitionKeyBytes, creates); err != nil {
+	r := spec.keyRules()
+	if err := r.checkKey("KEY", key, r.maxPartition, creates); err != nil {
 		return err
 	}
-	switch sk := spec.opts.SortKeyName; {
+	switch sk := r.sortKeyName; {
+	case r.sortOptional && sort == "":
+	case r.sortOptional:
+		return r.checkKey("--sort", sort, r.maxSort, creates)
 	case sk == "" && sort != "":
 		return fmt.Errorf("--sort %s needs a table with a sort key: add sk=NAME to the store URL", shown(sort, msgWidth))
 	case sk != "" && sort == "":
 		return fmt.Errorf("the store URL names a sort key (sk=%s): pass --sort SORTKEY", sk)
 	case sort != "":
-		return checkKey("--sort", sort, dynamostore.MaxSortKeyBytes, creates)
+		return r.checkKey("--sort", sort, r.maxSort, creates)
 	}
 	return nil
 }

@@ -43,6 +43,7 @@ type waiter struct {
 	waitStart time.Time
 	// storeWhere names the opened store (table, region, endpoint).
 	storeWhere string
+	life       context.Context // the command's context: the store is closed when it ends
 }
 
 // errTimeout is the cause of the waiter's context when --timeout runs out.
@@ -57,6 +58,7 @@ func (s signalled) Error() string { return s.sig.String() }
 // returns must be closed by the caller.
 func (w *waiter) acquire(ctx context.Context, sigs <-chan os.Signal) (*lock.Client, *lock.Lock, error) {
 	w.waitStart = time.Now()
+	w.life = ctx
 	wctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	if t := *w.f.timeout; t > 0 {
@@ -123,7 +125,7 @@ func (w *waiter) get(wctx context.Context) (*lock.Client, *lock.Lock, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	var st *store
+	var st store
 	err = w.track(func() (err error) {
 		st, err = openStore(wctx, w.e, spec, w.f.attemptTimeout())
 		return err
@@ -131,6 +133,9 @@ func (w *waiter) get(wctx context.Context) (*lock.Client, *lock.Lock, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	// The lock outlives the wait: the store's connections go when the
+	// command's context ends.
+	context.AfterFunc(w.life, st.close)
 	w.mu.Lock()
 	w.storeWhere = st.where()
 	w.mu.Unlock()

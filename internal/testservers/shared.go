@@ -117,11 +117,12 @@ func reportCrash(t testing.TB, srv *Server) {
 	})
 }
 
-// StopAll stops every server this test binary started.
+// StopAll stops every server this test binary started, the PostgreSQL
+// cluster included.
 func StopAll() error {
 	shared.mu.Lock()
 	defer shared.mu.Unlock()
-	var errs []error
+	errs := []error{stopPostgres()}
 	for kind, so := range shared.started {
 		so.once.Do(func() {}) // wait for a start in progress
 		if so.srv != nil {

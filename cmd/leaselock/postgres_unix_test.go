@@ -1,0 +1,117 @@
+//go:build unix
+
+package main
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func TestPostgresRun(t *testing.T) {
+	t.Parallel()
+	pg := newPGEnv(t, true)
+
+	r := pg.cli(t, nil, append([]string{"run", "--store", pg.url, "--owner", "tester", "env-key", "--"}, childCommand("env")...)...)
+	requireCode(t, r, exitOK)
+	requireContains(t, r.stdout, "LEASELOCK_KEY=env-key\n", "LEASELOCK_TOKEN=1\n", "LEASELOCK_OWNER=tester\n")
+	r = pg.cli(t, nil, append([]string{"run", "--store", pg.url, "--sort", "s1", "env-key", "--"}, childCommand("env")...)...)
+	requireContains(t, r.stdout, "LEASELOCK_TOKEN=1\n", "LEASELOCK_SORT_KEY=s1\n") // another lock
+	r = pg.cli(t, nil, append([]string{"run", "--store", pg.url, "env-key", "--"}, childCommand("env")...)...)
+	requireContains(t, r.stdout, "LEASELOCK_TOKEN=2\n")
+
+	r = pg.cli(t, nil, append([]string{"run", "--store", pg.url, "exit-key", "--"}, childCommand("exit", "7")...)...)
+	requireCode(t, r, 7)
+	requireContains(t, pg.mustCLI(t, "get", "--store", pg.url, "exit-key").stdout, "state      released")
+
+	// Held by another: --no-wait gives up at once, --timeout after waiting.
+	alice := pg.holder(t, "alice", time.Minute, 15*time.Second)
+	if _, err := alice.Acquire(testCtx(t), "busy"); err != nil {
+		t.Fatal(err)
+	}
+	r = pg.cli(t, nil, "run", "--store", pg.url, "--no-wait", "busy", "--", "true")
+	requireCode(t, r, exitTempFail)
+	requireContains(t, r.stderr, "busy is held by alice")
+	r = pg.cli(t, nil, "run", "--store", pg.url, "--timeout", "300ms", "busy", "--", "true")
+	requireCode(t, r, exitTempFail)
+	requireContains(t, r.stderr, "waiting for busy, held by alice (token 1, lease 1m0s)...",
+		"timed out after 300ms waiting for busy, held by alice")
+}
+
+// TestPostgresRunNeverOverlaps runs two leaselock processes, twice each,
+// on one key: the commands' intervals must not overlap and their tokens
+// must increase in the order they ran.
+func TestPostgresRunNeverOverlaps(t *testing.T) {
+	t.Parallel()
+	pg := newPGEnv(t, true)
+	logFile := filepath.Join(t.TempDir(), "log")
+	const workers, rounds = 2, 2
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for range rounds {
+				r := runProcess(t, nil, append([]string{"run", "--store", pg.url, "--owner", fmt.Sprint("worker-", w),
+					"--lease", "2s", "--poll", "20ms", "shared", "--"}, childCommand("log", logFile, "150ms")...)...)
+				pg.noPassword(t, r)
+				if r.code != 0 {
+					t.Errorf("worker %d: %v", w, r)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	ivs := readIntervals(t, logFile)
+	if len(ivs) != workers*rounds {
+		t.Fatalf("want %d runs, got %d: %+v", workers*rounds, len(ivs), ivs)
+	}
+	for i, iv := range ivs {
+		if iv.end.IsZero() || iv.end.Before(iv.start) {
+			t.Errorf("run with token %d did not end properly: %+v", iv.token, iv)
+		}
+		if i == 0 {
+			continue
+		}
+		prev := ivs[i-1]
+		if iv.start.Before(prev.end) {
+			t.Errorf("token %d started at %v, before token %d ended at %v", iv.token, iv.start, prev.token, prev.end)
+		}
+		if iv.token <= prev.token {
+			t.Errorf("tokens do not increase in run order: %d after %d", iv.token, prev.token)
+		}
+	}
+}
+
+// TestPostgresHold: hold prints the token and holds the lock until
+// SIGTERM, then releases it; a force-release makes it exit 76.
+func TestPostgresHold(t *testing.T) {
+	t.Parallel()
+	pg := newPGEnv(t, true)
+
+	p := startProcess(t, "hold", "--store", pg.url, "--owner", "operator", "--lease", "2s", "--heartbeat", "200ms", "maint")
+	eventually(t, 20*time.Second, "the token on stdout", func() bool { return p.stdout.String() == "1\n" })
+	requireContains(t, pg.mustCLI(t, "get", "--store", pg.url, "maint").stdout, "state      held", "owner      operator")
+	requireCode(t, pg.cli(t, nil, "run", "--store", pg.url, "--no-wait", "maint", "--", "true"), exitTempFail)
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if code := p.wait(t, 20*time.Second); code != 0 {
+		t.Fatalf("exit %d\nstderr:\n%s", code, p.stderr.String())
+	}
+	requireContains(t, p.stderr.String(), "released maint (terminated)")
+	requireContains(t, pg.mustCLI(t, "get", "--store", pg.url, "maint").stdout, "state      released")
+
+	lost := startProcess(t, "hold", "--store", pg.url, "--lease", "2s", "--heartbeat", "100ms", "maint-lost")
+	eventually(t, 20*time.Second, "the token on stdout", func() bool { return strings.HasSuffix(lost.stdout.String(), "\n") })
+	pg.noPassword(t, forceRelease(t, pg.url, "maint-lost"))
+	if code := lost.wait(t, 20*time.Second); code != exitLockLost {
+		t.Fatalf("exit %d\nstderr:\n%s", code, lost.stderr.String())
+	}
+	requireContains(t, lost.stderr.String(), "lost the lock on maint-lost", "stolen by force-release:")
+	for _, out := range []string{p.stdout.String(), p.stderr.String(), lost.stdout.String(), lost.stderr.String()} {
+		pg.noPassword(t, result{stdout: out})
+	}
+}
