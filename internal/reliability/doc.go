@@ -1,6 +1,8 @@
 // Package reliability holds leaselock's reliability and security tests: the
 // evidence behind docs/guarantees.md. It has no non-test code besides this
-// comment; nothing imports it.
+// comment; nothing imports it. The contention workload and its history
+// checker live in package contention beneath it, so that the tests of
+// other stores (the nested pgstore module) can run the same workload.
 //
 // The tests drive the public API (packages lock, memstore, dynamostore)
 // the way applications do and check the results from outside:
