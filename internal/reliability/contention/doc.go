@@ -13,8 +13,8 @@
 // the earlier holder had already been told, and that tokens strictly
 // increase per key in acquisition order. Optional parts: a Resource every
 // hold writes to through the lock's guarded write (a fenced resource that
-// refuses older tokens), and a StealJudge that tells true steals from
-// false ones.
+// refuses older tokens), late writes of stalled holders past the engine,
+// and a StealJudge that tells true steals from false ones.
 //
 // It is test support: it reports through testing.TB and is imported only
 // by _test.go files.

@@ -38,6 +38,7 @@ type History struct {
 	holds      []*Hold
 	open       map[string]*Hold // the key's latest hold, while not ended
 	lastToken  map[string]uint64
+	lastOwner  map[string]string // who acquired lastToken
 	violations []string
 }
 
@@ -47,7 +48,7 @@ func NewHistory(now func() time.Time) *History {
 	if now == nil {
 		now = time.Now
 	}
-	return &History{now: now, open: map[string]*Hold{}, lastToken: map[string]uint64{}}
+	return &History{now: now, open: map[string]*Hold{}, lastToken: map[string]uint64{}, lastOwner: map[string]string{}}
 }
 
 func (h *History) violate(format string, args ...any) {
@@ -72,7 +73,9 @@ func (h *History) Begin(key string, l *lock.Lock) *Hold {
 	if hd.token <= h.lastToken[key] {
 		h.violate("%s: token %d acquired after token %d", key, hd.token, h.lastToken[key])
 	}
-	h.lastToken[key] = max(h.lastToken[key], hd.token)
+	if hd.token > h.lastToken[key] {
+		h.lastToken[key], h.lastOwner[key] = hd.token, hd.owner
+	}
 	h.open[key] = hd
 	h.holds = append(h.holds, hd)
 	return hd
@@ -91,6 +94,15 @@ func (h *History) Finish(hd *Hold, lost bool) {
 	if h.open[hd.key] == hd {
 		delete(h.open, hd.key)
 	}
+}
+
+// Latest is the largest token of key acquired so far, and its owner: a
+// holder that sees a larger token than its own knows the key changed
+// hands.
+func (h *History) Latest(key string) (token uint64, owner string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.lastToken[key], h.lastOwner[key]
 }
 
 // Check returns every violation: those seen online, and those found by

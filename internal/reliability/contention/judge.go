@@ -66,7 +66,8 @@ func (j *StealJudge) isTrueSteal(l *lock.Lock) bool {
 	return false
 }
 
-// Watch wraps a client's store so the judge sees its writes.
+// Watch wraps a client's store so the judge sees its writes. Guarded
+// writes pass through unwatched when s has them.
 func (j *StealJudge) Watch(s backend.Store) backend.Store { return judged{s, j} }
 
 // judged wraps a client's store and tells the judge what it sees.
@@ -95,4 +96,8 @@ func (s judged) Acquire(ctx context.Context, req backend.AcquireRequest) (backen
 func (s judged) Update(ctx context.Context, rec backend.Record, expect string) (backend.Record, error) {
 	s.j.wrote(tenure{rec.Key, rec.Owner, rec.Token}, rec.Version)
 	return s.Store.Update(ctx, rec, expect)
+}
+
+func (s judged) WriteGuarded(ctx context.Context, g backend.Guard, ops any) error {
+	return writeGuarded(ctx, s.Store, g, ops)
 }

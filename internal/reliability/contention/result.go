@@ -27,6 +27,16 @@ const (
 	// StolenByOwnOwner: a loss reported as stolen by the holder's own
 	// owner name.
 	StolenByOwnOwner = "loss: stolen by its own owner"
+	// LateRefused: a late write (Workload.LateWrite) after the key changed
+	// hands, refused by the store's guard.
+	LateRefused = "late write: refused by the guard"
+	// LateRefusedOwnClient: a late write refused while a newer tenure of
+	// its own client (same owner name, newer token) held the key: only the
+	// guard's token check stands in its way.
+	LateRefusedOwnClient = "late write: refused by the guard, own client holding a newer tenure"
+	// LateCommitted: a late write made before anyone took the key over;
+	// the holder's token was still the key's latest, so it may commit.
+	LateCommitted = "late write: committed, key not taken over yet"
 )
 
 // counters count what happened during a run.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/leaselock/leaselock/lock"
@@ -56,6 +57,18 @@ type Workload struct {
 	// Judge, when set, classifies every Stolen report as true (a takeover
 	// named a version of that holder) or false.
 	Judge *StealJudge
+
+	// LateWrite, when set, makes every stalled hold write once more after
+	// it was told it lost the lock, as a paused process that wakes up and
+	// carries on would: it waits until the key has a newer tenure (every
+	// other time, one of its own client's; or until the run ends), then
+	// calls LateWrite, which must write past the engine, through the
+	// store's own guard alone (the lock would refuse to send it). The
+	// guard must refuse it: a late write that commits after a newer
+	// tenure began is a problem, and a Resource that checks tokens sees it
+	// too.
+	LateWrite func(ctx context.Context, l *lock.Lock) error
+	lates     atomic.Int64
 
 	res counters
 }
@@ -143,6 +156,9 @@ func (w *Workload) acquireOnce(stop context.Context, ci int, c *lock.Client, key
 	}
 	timer.Stop()
 	if w.endHold(hd, l) {
+		if stall {
+			w.lateWrite(stop, l, key)
+		}
 		return
 	}
 	w.release(l, false)
