@@ -15,7 +15,8 @@
 //     had already been told, and that tokens strictly increase per key in
 //     acquisition order. It runs on memstore in a testing/synctest bubble
 //     (virtual time, 20-second leases) and on dynalite and moto in real
-//     time with one-second leases.
+//     time with one-second leases; pgstore's tests run it on PostgreSQL
+//     with connections cut under it (TestContentionWorkload).
 //   - The same workload through conformance/faultstore: unavailable
 //     stores, ambiguous and dropped responses, latency spikes longer than
 //     the heartbeat period.

@@ -187,7 +187,7 @@ func TestContentionDynamoNetFaults(t *testing.T) {
 			elapsed := time.Since(start)
 			for _, c := range w.Clients {
 				closeCtx, cancel := context.WithTimeout(context.Background(), time.Minute)
-				_ = c.Close(closeCtx) // releases may fail under faults; checkEnded sees every lock ended
+				_ = c.Close(closeCtx) // releases may fail under faults; CheckEnded sees every lock ended
 				cancel()
 			}
 			w.CheckEnded(t)
