@@ -42,7 +42,7 @@ type Proxy struct {
 	upstream string
 	ln       net.Listener
 	mode     atomic.Int32
-	cuts     atomic.Int64
+	cuts     [CutAfterRequest + 1]atomic.Int64 // by the mode that cut
 
 	mu     sync.Mutex
 	passes int // requests still to let pass before the mode applies
@@ -114,7 +114,16 @@ func (p *Proxy) fate() Mode {
 }
 
 // Cuts is how many connections the proxy has cut.
-func (p *Proxy) Cuts() int { return int(p.cuts.Load()) }
+func (p *Proxy) Cuts() int { return p.CutsBy(CutBeforeRequest) + p.CutsBy(CutAfterRequest) }
+
+// CutsBy is how many connections the proxy has cut under mode m: a test
+// that mixes both kinds reports how many of each it injected.
+func (p *Proxy) CutsBy(m Mode) int {
+	if m <= Pass || m > CutAfterRequest {
+		return 0
+	}
+	return int(p.cuts[m].Load())
+}
 
 // Close stops accepting, closes every open connection and waits for the
 // relaying goroutines to end.
@@ -193,10 +202,10 @@ type conn struct {
 	cutOnce        sync.Once
 }
 
-// cut closes both sides, once, and counts it.
-func (c *conn) cut() {
+// cut closes both sides, once, and counts it under the mode that cut.
+func (c *conn) cut(m Mode) {
 	c.cutOnce.Do(func() {
-		c.p.cuts.Add(1)
+		c.p.cuts[m].Add(1)
 		if tc, ok := c.client.(*net.TCPConn); ok {
 			_ = tc.SetLinger(0) // a reset, as when a path or a host fails
 		}
@@ -212,7 +221,7 @@ func (c *conn) toServer() {
 		if n > 0 && !c.asking.Swap(true) { // a new request begins
 			switch c.p.fate() {
 			case CutBeforeRequest:
-				c.cut()
+				c.cut(CutBeforeRequest)
 				return
 			case CutAfterRequest:
 				c.doomed.Store(true)
@@ -244,7 +253,7 @@ func (c *conn) toClient() {
 		n, err := c.server.Read(buf)
 		if n > 0 {
 			if c.doomed.Load() {
-				c.cut()
+				c.cut(CutAfterRequest)
 				return
 			}
 			c.asking.Store(false)

@@ -82,6 +82,8 @@ func TestCutBeforeRequestForwardsNothing(t *testing.T) {
 	require.Error(t, err, "the client must see the cut")
 	require.Zero(t, srv.writes.Load(), "the server must never see a request cut before it")
 	require.Equal(t, 1, p.Cuts())
+	require.Equal(t, 1, p.CutsBy(netfault.CutBeforeRequest))
+	require.Zero(t, p.CutsBy(netfault.CutAfterRequest))
 
 	p.SetMode(netfault.Pass)
 	body, err := post(c, url)
@@ -99,6 +101,8 @@ func TestCutAfterRequestDropsTheAnswer(t *testing.T) {
 	require.Error(t, err, "the client must not get the answer")
 	require.EqualValues(t, 1, srv.writes.Load(), "the server must have acted on the request")
 	require.Equal(t, 1, p.Cuts())
+	require.Equal(t, 1, p.CutsBy(netfault.CutAfterRequest))
+	require.Zero(t, p.CutsBy(netfault.CutBeforeRequest))
 }
 
 // A connection opened while passing and kept alive in the client's pool is

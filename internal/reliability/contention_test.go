@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/leaselock/leaselock/backend"
+	"github.com/leaselock/leaselock/internal/reliability/contention"
 	"github.com/leaselock/leaselock/lock"
 	"github.com/leaselock/leaselock/memstore"
 )
@@ -43,46 +44,47 @@ func (tm timing) client(t testing.TB, s backend.Store, owner string, opts ...loc
 func TestContentionMemstore(t *testing.T) {
 	target := pick[int64](100_000, 400_000)
 	start := time.Now()
-	var w *workload
+	var w *contention.Workload
 	synctest.Test(t, func(t *testing.T) {
 		store := memstore.New()
-		w = &workload{
-			keys: keysNamed("mem", 24), workers: 3, target: target,
-			hold:      uniformHold(3*time.Second, 45*time.Second, 0.1),
-			stallRate: 0.01, stallMax: 10 * time.Second,
-			pause: time.Second, tryRate: 0.2, doRate: 0.1, beatRate: 0.05,
-			resource: newFencedResource(), hist: newHistory(nil), seed: 1,
+		resource := contention.NewFencedResource()
+		w = &contention.Workload{
+			Keys: contention.Keys("mem", 24), Workers: 3, Target: target,
+			HoldTime:  contention.UniformHold(3*time.Second, 45*time.Second, 0.1),
+			StallRate: 0.01, StallMax: 10 * time.Second,
+			Pause: time.Second, TryRate: 0.2, DoRate: 0.1, BeatRate: 0.05,
+			Resource: resource, History: contention.NewHistory(nil), Seed: 1,
 		}
 		for i := range 8 {
-			cs := newCutStore(store)
-			w.cuts = append(w.cuts, cs)
-			w.clients = append(w.clients, virtualTiming.client(t, cs, fmt.Sprint("client-", i)))
+			cs := contention.NewCutStore(store)
+			w.Cuts = append(w.Cuts, cs)
+			w.Clients = append(w.Clients, virtualTiming.client(t, cs, fmt.Sprint("client-", i)))
 		}
 		vstart := time.Now()
-		w.run(context.Background())
+		w.Run(context.Background())
 		virtual := time.Since(vstart)
-		for _, c := range w.clients {
+		for _, c := range w.Clients {
 			require.NoError(t, c.Close(context.Background()))
 		}
-		w.checkEnded(t)
-		requireClean(t, w.hist)
-		require.Empty(t, w.resource.stale)
+		w.CheckEnded(t)
+		contention.RequireClean(t, w.History)
+		require.Empty(t, resource.Stale())
 		// Close released every key, except those whose holder was cut
 		// off: their records lapse, and a fresh client takes them after
 		// one lease.
-		for _, k := range w.keys {
+		for _, k := range w.Keys {
 			rec, err := store.Get(context.Background(), backend.Key{Partition: k})
 			if err == nil && !rec.Released {
 				cut := false
-				for _, cs := range w.cuts {
-					cut = cut || cs.isCut(rec.Key, rec.Token)
+				for _, cs := range w.Cuts {
+					cut = cut || cs.IsCut(rec.Key, rec.Token)
 				}
 				require.True(t, cut, "%s still held by %s (token %d) after every client closed", k, rec.Owner, rec.Token)
 			}
 		}
-		requireNoneStuck(t, store, w.keys, virtualTiming)
+		requireNoneStuck(t, store, w.Keys, virtualTiming)
 		t.Logf("virtual time: %v", virtual.Round(time.Second))
 	})
-	w.report(t, "memstore", time.Since(start))
-	require.GreaterOrEqual(t, w.res.acquisitions.Load(), target)
+	w.Report(t, "memstore", time.Since(start))
+	require.GreaterOrEqual(t, w.Result().Acquisitions, target)
 }

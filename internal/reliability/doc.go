@@ -1,6 +1,8 @@
 // Package reliability holds leaselock's reliability and security tests: the
 // evidence behind docs/guarantees.md. It has no non-test code besides this
-// comment; nothing imports it.
+// comment; nothing imports it. The contention workload and its history
+// checker live in package contention beneath it, so that the tests of
+// other stores (the nested pgstore module) can run the same workload.
 //
 // The tests drive the public API (packages lock, memstore, dynamostore)
 // the way applications do and check the results from outside:
@@ -13,7 +15,8 @@
 //     had already been told, and that tokens strictly increase per key in
 //     acquisition order. It runs on memstore in a testing/synctest bubble
 //     (virtual time, 20-second leases) and on dynalite and moto in real
-//     time with one-second leases.
+//     time with one-second leases; pgstore's tests run it on PostgreSQL
+//     with connections cut under it (TestContentionWorkload).
 //   - The same workload through conformance/faultstore: unavailable
 //     stores, ambiguous and dropped responses, latency spikes longer than
 //     the heartbeat period.

@@ -13,6 +13,7 @@ import (
 	"github.com/benbjohnson/clock"
 	"github.com/stretchr/testify/require"
 
+	"github.com/leaselock/leaselock/internal/reliability/contention"
 	"github.com/leaselock/leaselock/lock"
 	"github.com/leaselock/leaselock/memstore"
 )
@@ -98,13 +99,13 @@ func TestRateClock(t *testing.T) {
 // driftRun runs the contention workload with one rate per client. Stalled
 // holds (heartbeats stopped, holder holding on until told) make takeovers
 // after expiry common: those are the only moments clock rates matter.
-func driftRun(t *testing.T, rates []float64, declared float64, target int64, seed uint64) *workload {
-	w := &workload{
-		keys: keysNamed("drift", 4), workers: 2, target: target,
-		hold:      uniformHold(3*time.Second, 30*time.Second, 0.1),
-		stallRate: 0.3, stallMax: 10 * time.Second,
-		pause: time.Second, tryRate: 0.2, doRate: 0.05,
-		hist: newHistory(nil), seed: seed,
+func driftRun(t *testing.T, rates []float64, declared float64, target int64, seed uint64) *contention.Workload {
+	w := &contention.Workload{
+		Keys: contention.Keys("drift", 4), Workers: 2, Target: target,
+		HoldTime:  contention.UniformHold(3*time.Second, 30*time.Second, 0.1),
+		StallRate: 0.3, StallMax: 10 * time.Second,
+		Pause: time.Second, TryRate: 0.2, DoRate: 0.05,
+		History: contention.NewHistory(nil), Seed: seed,
 	}
 	synctest.Test(t, func(t *testing.T) {
 		store := memstore.New()
@@ -115,15 +116,15 @@ func driftRun(t *testing.T, rates []float64, declared float64, target int64, see
 			if declared != lock.DefaultClockDrift {
 				opts = append(opts, lock.WithClockDrift(declared))
 			}
-			cs := newCutStore(store)
-			w.cuts = append(w.cuts, cs)
-			w.clients = append(w.clients, virtualTiming.client(t, cs, fmt.Sprintf("client-%d@%.4f", i, rate), opts...))
+			cs := contention.NewCutStore(store)
+			w.Cuts = append(w.Cuts, cs)
+			w.Clients = append(w.Clients, virtualTiming.client(t, cs, fmt.Sprintf("client-%d@%.4f", i, rate), opts...))
 		}
-		w.run(context.Background())
-		for _, c := range w.clients {
+		w.Run(context.Background())
+		for _, c := range w.Clients {
 			require.NoError(t, c.Close(context.Background()))
 		}
-		w.checkEnded(t) // reads the locks' channels: inside the bubble
+		w.CheckEnded(t) // reads the locks' channels: inside the bubble
 	})
 	return w
 }
@@ -158,9 +159,9 @@ func TestClockDriftWithinBound(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			start := time.Now()
 			w := driftRun(t, tc.rates, tc.declared, target, 5)
-			requireClean(t, w.hist)
-			w.report(t, tc.name, time.Since(start))
-			require.Positive(t, w.res.lost.Load(), "no takeover happened: the run proves nothing")
+			contention.RequireClean(t, w.History)
+			w.Report(t, tc.name, time.Since(start))
+			require.Positive(t, w.Result().Lost, "no takeover happened: the run proves nothing")
 		})
 	}
 }
@@ -174,7 +175,7 @@ func TestClockDriftAboveBoundIsCaught(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
 			ctx := context.Background()
 			store := memstore.New()
-			h := newHistory(nil)
+			h := contention.NewHistory(nil)
 			slow := virtualTiming.client(t, store, "slow", lock.WithClock(newRateClock(0.95, time.Hour)))
 			defer slow.Close(ctx)
 			fast := virtualTiming.client(t, store, "fast", lock.WithClock(newRateClock(1.05, -time.Hour)))
@@ -182,16 +183,16 @@ func TestClockDriftAboveBoundIsCaught(t *testing.T) {
 
 			la, err := slow.Acquire(ctx, "k", lock.MaxHold(time.Nanosecond)) // a holder that stops renewing
 			require.NoError(t, err)
-			ha := h.begin("k", la)
+			ha := h.Begin("k", la)
 			lb, err := fast.Acquire(ctx, "k")
 			require.NoError(t, err)
-			hb := h.begin("k", lb)
+			hb := h.Begin("k", lb)
 			<-la.Done()
-			h.finish(ha, true)
-			h.finish(hb, false)
+			h.Finish(ha, true)
+			h.Finish(hb, false)
 			require.NoError(t, lb.Release(ctx))
 
-			v := h.check()
+			v := h.Check()
 			require.NotEmpty(t, v, "drift above the bound must show as an overlap")
 			require.Contains(t, strings.Join(v, "\n"), "slow still held it unaware")
 			t.Logf("caught: %v", v)
@@ -199,8 +200,8 @@ func TestClockDriftAboveBoundIsCaught(t *testing.T) {
 	})
 	t.Run("workload", func(t *testing.T) {
 		w := driftRun(t, []float64{0.95, 1.05, 0.95, 1.05}, lock.DefaultClockDrift, 500, 6)
-		v := w.hist.check()
+		v := w.History.Check()
 		require.NotEmpty(t, v, "drift above the bound must show as overlaps")
-		t.Logf("caught %d overlaps in %d acquisitions, e.g. %s", len(v), w.res.acquisitions.Load(), v[0])
+		t.Logf("caught %d overlaps in %d acquisitions, e.g. %s", len(v), w.Result().Acquisitions, v[0])
 	})
 }

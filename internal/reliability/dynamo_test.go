@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/leaselock/leaselock/dynamostore"
+	"github.com/leaselock/leaselock/internal/reliability/contention"
 	"github.com/leaselock/leaselock/internal/testservers"
 )
 
@@ -55,34 +56,34 @@ func TestContentionDynamo(t *testing.T) {
 		t.Run(string(kind), func(t *testing.T) {
 			t.Parallel()
 			d := newDynamoTable(t, kind, nil)
-			w := &workload{
-				keys: keysNamed("dyn", 16), workers: 4,
-				target:    pick[int64](2_000, 5_000),
-				hold:      uniformHold(remoteTiming.beat/2, 2*remoteTiming.lease, 0.03),
-				stallRate: 0.01, stallMax: remoteTiming.lease / 2,
-				pause: remoteTiming.poll, tryRate: 0.2, doRate: 0.1, beatRate: 0.05,
-				hist: newHistory(nil), seed: 4,
+			w := &contention.Workload{
+				Keys: contention.Keys("dyn", 16), Workers: 4,
+				Target:    pick[int64](2_000, 5_000),
+				HoldTime:  contention.UniformHold(remoteTiming.beat/2, 2*remoteTiming.lease, 0.03),
+				StallRate: 0.01, StallMax: remoteTiming.lease / 2,
+				Pause: remoteTiming.poll, TryRate: 0.2, DoRate: 0.1, BeatRate: 0.05,
+				History: contention.NewHistory(nil), Seed: 4,
 			}
 			for i := range 4 {
-				cs := newCutStore(d.store(t, nil))
-				w.cuts = append(w.cuts, cs)
-				w.clients = append(w.clients, remoteTiming.client(t, cs, fmt.Sprint("client-", i)))
+				cs := contention.NewCutStore(d.store(t, nil))
+				w.Cuts = append(w.Cuts, cs)
+				w.Clients = append(w.Clients, remoteTiming.client(t, cs, fmt.Sprint("client-", i)))
 			}
 			budget, cancel := context.WithTimeout(context.Background(), pick(4*time.Minute, 20*time.Minute))
 			defer cancel()
 			ctx, stop := d.srv.Watch(budget) // a dead server ends the run at once
 			defer stop()
 			start := time.Now()
-			w.run(ctx)
+			w.Run(ctx)
 			elapsed := time.Since(start)
-			for _, c := range w.clients {
+			for _, c := range w.Clients {
 				require.NoError(t, c.Close(d.ctx(t)))
 			}
-			w.checkEnded(t)
-			requireClean(t, w.hist)
-			requireNoneStuck(t, d.store(t, nil), w.keys, remoteTiming)
-			w.report(t, string(kind), elapsed)
-			require.GreaterOrEqual(t, w.res.acquisitions.Load(), w.target, "the run timed out")
+			w.CheckEnded(t)
+			contention.RequireClean(t, w.History)
+			requireNoneStuck(t, d.store(t, nil), w.Keys, remoteTiming)
+			w.Report(t, string(kind), elapsed)
+			require.GreaterOrEqual(t, w.Result().Acquisitions, w.Target, "the run timed out")
 		})
 	}
 }

@@ -3,7 +3,6 @@ package reliability
 import (
 	"context"
 	"fmt"
-	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/leaselock/leaselock/backend"
 	"github.com/leaselock/leaselock/conformance/faultstore"
+	"github.com/leaselock/leaselock/internal/reliability/contention"
 	"github.com/leaselock/leaselock/memstore"
 )
 
@@ -77,7 +77,8 @@ type faultRun struct {
 	target                 int64
 	keys, clients, workers int
 	seed                   uint64
-	w                      *workload
+	w                      *contention.Workload
+	resource               *contention.FencedResource
 	injected               map[faultstore.Kind]int
 	calls                  int
 	elapsed                time.Duration
@@ -85,12 +86,13 @@ type faultRun struct {
 
 func (f *faultRun) run(t *testing.T) {
 	mem := memstore.New()
-	w := &workload{
-		keys: keysNamed("faulty", f.keys), workers: f.workers, target: f.target,
-		hold:      uniformHold(f.tm.lease/10, 2*f.tm.lease, 0.05),
-		stallRate: 0.01, stallMax: f.tm.lease / 2,
-		pause: f.tm.poll, tryRate: 0.2, doRate: 0.1, beatRate: 0.05,
-		resource: newFencedResource(), hist: newHistory(nil), seed: f.seed, faults: true,
+	f.resource = contention.NewFencedResource()
+	w := &contention.Workload{
+		Keys: contention.Keys("faulty", f.keys), Workers: f.workers, Target: f.target,
+		HoldTime:  contention.UniformHold(f.tm.lease/10, 2*f.tm.lease, 0.05),
+		StallRate: 0.01, StallMax: f.tm.lease / 2,
+		Pause: f.tm.poll, TryRate: 0.2, DoRate: 0.1, BeatRate: 0.05,
+		Resource: f.resource, History: contention.NewHistory(nil), Seed: f.seed, Faults: true,
 	}
 	f.w = w
 	var stores []*faultstore.Store
@@ -98,12 +100,12 @@ func (f *faultRun) run(t *testing.T) {
 		fs := faultstore.New(mem, nil)
 		fs.SetRates(f.rates, f.seed*100+uint64(i))
 		stores = append(stores, fs)
-		w.clients = append(w.clients, f.tm.client(t, guardedFaults{fs, mem}, fmt.Sprint("client-", i)))
+		w.Clients = append(w.Clients, f.tm.client(t, guardedFaults{fs, mem}, fmt.Sprint("client-", i)))
 	}
 	// Once the target is reached every holder vanishes at once, mid-hold:
 	// all of them are cut off from the store.
 	f.injected = map[faultstore.Kind]int{}
-	w.atTarget = func() {
+	w.AtTarget = func() {
 		for i, fs := range stores {
 			for _, k := range faultKinds {
 				f.injected[k] += fs.Injected(k)
@@ -114,20 +116,20 @@ func (f *faultRun) run(t *testing.T) {
 			fs.SetRates(faultstore.Rates{Unavailable: 1}, uint64(i))
 		}
 	}
-	w.run(context.Background())
-	requireNoneStuck(t, mem, w.keys, f.tm)
+	w.Run(context.Background())
+	requireNoneStuck(t, mem, w.Keys, f.tm)
 
-	for _, c := range w.clients {
+	for _, c := range w.Clients {
 		_ = c.Close(context.Background()) // cut off: releases fail and are reported
 	}
-	w.checkEnded(t)
-	requireClean(t, w.hist)
-	require.Empty(t, w.resource.stale)
+	w.CheckEnded(t)
+	contention.RequireClean(t, w.History)
+	require.Empty(t, f.resource.Stale())
 }
 
 func (f *faultRun) report(t *testing.T, name string) {
 	t.Helper()
-	f.w.report(t, name, f.elapsed)
+	f.w.Report(t, name, f.elapsed)
 	total := 0
 	for _, k := range faultKinds {
 		total += f.injected[k]
@@ -135,7 +137,7 @@ func (f *faultRun) report(t *testing.T, name string) {
 	failed := total - f.injected[faultstore.Latency]
 	t.Logf("%s: faults injected: %d in %d store calls (%.1f%% failed): %v", name, total, f.calls,
 		100*float64(failed)/float64(f.calls), f.injected)
-	require.GreaterOrEqual(t, f.w.res.acquisitions.Load(), f.target)
+	require.GreaterOrEqual(t, f.w.Result().Acquisitions, f.target)
 	for _, k := range faultKinds {
 		if k != faultstore.Latency || f.rates.Latency > 0 {
 			require.Positive(t, f.injected[k], "no %v fault was injected", k)
@@ -151,27 +153,5 @@ func requireNoneStuck(t *testing.T, s backend.Store, keys []string, tm timing) {
 	t.Helper()
 	fresh := tm.client(t, s, "fresh")
 	defer fresh.Close(context.Background())
-	var wg sync.WaitGroup
-	waited := make([]time.Duration, len(keys))
-	errs := make([]error, len(keys))
-	limit := tm.lease + 2*tm.poll
-	for i, k := range keys {
-		wg.Go(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), limit)
-			defer cancel()
-			begin := time.Now()
-			l, err := fresh.Acquire(ctx, k)
-			waited[i], errs[i] = time.Since(begin), err
-			if err == nil {
-				errs[i] = l.Release(context.Background())
-			}
-		})
-	}
-	wg.Wait()
-	var longest time.Duration
-	for i, k := range keys {
-		require.NoError(t, errs[i], "%s stuck after every holder was cut off (waited %v)", k, waited[i])
-		longest = max(longest, waited[i])
-	}
-	t.Logf("once the holders were gone, a fresh client took all %d keys within %v (lease %v)", len(keys), longest, tm.lease)
+	contention.RequireNoneStuck(t, fresh, keys, tm.lease, 2*tm.poll)
 }

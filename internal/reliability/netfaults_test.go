@@ -2,7 +2,6 @@ package reliability
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -17,7 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/stretchr/testify/require"
 
-	"github.com/leaselock/leaselock/backend"
+	"github.com/leaselock/leaselock/internal/reliability/contention"
 	"github.com/leaselock/leaselock/lock"
 )
 
@@ -149,89 +148,6 @@ func dynamoError(req *http.Request, status int, code string) *http.Response {
 		Body: io.NopCloser(strings.NewReader(body)), ContentLength: int64(len(body))}
 }
 
-// stealJudge tells true steals from false ones. In these runs nobody
-// forces a key: a key changes hands while held only by a takeover, an
-// Acquire with ExpectVersion naming a version the holder wrote. So a Stolen
-// report is true only if some takeover (applied, or possibly applied) named
-// one of the versions that holder's acquisition wrote.
-type stealJudge struct {
-	mu        sync.Mutex
-	written   map[tenure]map[string]bool // versions each acquisition wrote
-	acquires  map[tenure]map[string]bool // versions acquires sent, by key and owner (token 0)
-	takeovers map[backend.Key]map[string]bool
-}
-
-type tenure struct {
-	key   backend.Key
-	owner string
-	token uint64
-}
-
-func newStealJudge() *stealJudge {
-	return &stealJudge{written: map[tenure]map[string]bool{}, acquires: map[tenure]map[string]bool{},
-		takeovers: map[backend.Key]map[string]bool{}}
-}
-
-// wrote records a version sent by tenure t; token 0 is an acquire's.
-func (j *stealJudge) wrote(t tenure, version string) {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	m := j.written
-	if t.token == 0 {
-		m = j.acquires
-	}
-	if m[t] == nil {
-		m[t] = map[string]bool{}
-	}
-	m[t][version] = true
-}
-
-// isTrueSteal judges a Stolen report for l. An acquisition's first version
-// is known by key and owner only (an acquire whose answer was lost learns
-// its token from a read), so any acquire of that owner on the key counts:
-// the judge errs towards "true", never towards a false alarm.
-func (j *stealJudge) isTrueSteal(l *lock.Lock) bool {
-	key := backend.Key{Partition: l.Key(), Sort: l.SortKey()}
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	for _, versions := range []map[string]bool{j.written[tenure{key, l.Owner(), l.Token()}], j.acquires[tenure{key, l.Owner(), 0}]} {
-		for v := range versions {
-			if j.takeovers[key][v] {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-// judged wraps a client's store and tells the judge what it sees.
-type judged struct {
-	backend.Store
-	j *stealJudge
-}
-
-func (s judged) Acquire(ctx context.Context, req backend.AcquireRequest) (backend.Acquired, error) {
-	s.j.wrote(tenure{req.Record.Key, req.Record.Owner, 0}, req.Record.Version)
-	got, err := s.Store.Acquire(ctx, req)
-	var ce *backend.ConflictError
-	definite := (errors.As(err, &ce) && !ce.MaybeApplied) || errors.Is(err, backend.ErrUnavailable) ||
-		errors.Is(err, backend.ErrInvalid)
-	if req.ExpectVersion != "" && !definite {
-		s.j.mu.Lock()
-		if s.j.takeovers[req.Record.Key] == nil {
-			s.j.takeovers[req.Record.Key] = map[string]bool{}
-		}
-		s.j.takeovers[req.Record.Key][req.ExpectVersion] = true
-		s.j.mu.Unlock()
-	}
-	return got, err
-}
-
-func (s judged) Update(ctx context.Context, rec backend.Record, expect string) (backend.Record, error) {
-	s.j.wrote(tenure{rec.Key, rec.Owner, rec.Token}, rec.Version)
-	return s.Store.Update(ctx, rec, expect)
-}
-
 // TestContentionDynamoNetFaults runs the contention workload on each
 // DynamoDB test server with network faults under the SDK: 6% of requests
 // applied with their response lost, 3% throttled, 2% answered 5xx (half
@@ -247,50 +163,49 @@ func TestContentionDynamoNetFaults(t *testing.T) {
 		t.Run(string(kind), func(t *testing.T) {
 			t.Parallel()
 			d := newDynamoTable(t, kind, nil)
-			judge := newStealJudge()
-			w := &workload{
-				keys: keysNamed("net", 8), workers: 3,
-				target:    pick[int64](1_000, 4_000),
-				hold:      uniformHold(remoteTiming.beat/2, 2*remoteTiming.lease, 0.03),
-				stallRate: 0.01, stallMax: remoteTiming.lease / 2,
-				pause: remoteTiming.poll, tryRate: 0.2, doRate: 0.1, beatRate: 0.05,
-				hist: newHistory(nil), seed: 9, faults: true, judge: judge,
+			judge := contention.NewStealJudge()
+			w := &contention.Workload{
+				Keys: contention.Keys("net", 8), Workers: 3,
+				Target:    pick[int64](1_000, 4_000),
+				HoldTime:  contention.UniformHold(remoteTiming.beat/2, 2*remoteTiming.lease, 0.03),
+				StallRate: 0.01, StallMax: remoteTiming.lease / 2,
+				Pause: remoteTiming.poll, TryRate: 0.2, DoRate: 0.1, BeatRate: 0.05,
+				History: contention.NewHistory(nil), Seed: 9, Faults: true, Judge: judge,
 			}
 			var nets []*netFaults
 			for i := range 4 {
 				nf := newNetFaults(rates, uint64(100+i))
 				nets = append(nets, nf)
-				st := judged{d.store(t, nil, nf.option), judge}
-				w.clients = append(w.clients, remoteTiming.client(t, st, fmt.Sprint("client-", i),
+				st := judge.Watch(d.store(t, nil, nf.option))
+				w.Clients = append(w.Clients, remoteTiming.client(t, st, fmt.Sprint("client-", i),
 					lock.WithHeartbeatWorkers(8)))
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), pick(4*time.Minute, 20*time.Minute))
 			defer cancel()
 			start := time.Now()
-			w.run(ctx)
+			w.Run(ctx)
 			elapsed := time.Since(start)
-			for _, c := range w.clients {
+			for _, c := range w.Clients {
 				closeCtx, cancel := context.WithTimeout(context.Background(), time.Minute)
-				_ = c.Close(closeCtx) // releases may fail under faults; checkEnded sees every lock ended
+				_ = c.Close(closeCtx) // releases may fail under faults; CheckEnded sees every lock ended
 				cancel()
 			}
-			w.checkEnded(t)
-			requireClean(t, w.hist)
+			w.CheckEnded(t)
+			contention.RequireClean(t, w.History)
 			injected := map[string]int{}
 			for _, nf := range nets {
 				for k, v := range nf.counts() {
 					injected[k] += v
 				}
 			}
-			t.Logf("%s: injected %s", kind, sortedCounts(injected))
-			w.report(t, string(kind)+" with network faults", elapsed)
-			w.res.mu.Lock()
-			falseSteals, trueSteals := w.res.errs["FALSE STEAL"], w.res.errs["steal after a takeover"]
-			w.res.mu.Unlock()
+			t.Logf("%s: injected %s", kind, contention.SortedCounts(injected))
+			w.Report(t, string(kind)+" with network faults", elapsed)
+			res := w.Result()
+			falseSteals, trueSteals := res.Errors[contention.FalseSteal], res.Errors[contention.TrueSteal]
 			t.Logf("%s: %d steals reported after a takeover, %d false steals", kind, trueSteals, falseSteals)
-			require.Zero(t, falseSteals, "a steal was reported with no takeover: e.g. %s", w.res.examples["FALSE STEAL"])
+			require.Zero(t, falseSteals, "a steal was reported with no takeover: e.g. %s", res.Examples[contention.FalseSteal])
 			require.Positive(t, injected["drop-after-apply"], "the run injected lost responses")
-			require.GreaterOrEqual(t, w.res.acquisitions.Load(), w.target, "the run timed out")
+			require.GreaterOrEqual(t, w.Result().Acquisitions, w.Target, "the run timed out")
 		})
 	}
 }
