@@ -4,6 +4,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -113,5 +114,52 @@ func TestPostgresHold(t *testing.T) {
 	requireContains(t, lost.stderr.String(), "lost the lock on maint-lost", "stolen by force-release:")
 	for _, out := range []string{p.stdout.String(), p.stderr.String(), lost.stdout.String(), lost.stderr.String()} {
 		pg.noPassword(t, result{stdout: out})
+	}
+}
+
+// TestPostgresRunStoreOutage is TestRunStoreOutage on PostgreSQL: the
+// server goes away (connections refused) or silent (connections open,
+// never answered) under a running command; leaselock stops the command
+// before the lease lapses and exits 76. A silent PostgreSQL is the harder
+// case: nothing fails, every statement just waits, so only the request
+// bound ends the heartbeats' wait.
+func TestPostgresRunStoreOutage(t *testing.T) {
+	t.Parallel()
+	pg := newPGEnv(t, true)
+	for _, silent := range []bool{false, true} {
+		name := "connection refused"
+		if silent {
+			name = "server silent"
+		}
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			proxy, endpoint := newCutProxy(t, "tcp://"+pg.cluster.Addr)
+			viaProxy := strings.Replace(pg.url, "@"+pg.cluster.Addr+"/", "@"+strings.TrimPrefix(endpoint, "http://")+"/", 1)
+			if viaProxy == pg.url {
+				t.Fatalf("no %s in the store URL to replace", pg.cluster.Addr)
+			}
+			file := filepath.Join(t.TempDir(), "child")
+			key := fmt.Sprint("outage-", silent)
+			p := startProcess(t, append([]string{"run", "--store", viaProxy, "--lease", "1s", "--heartbeat", "200ms",
+				"--grace", "300ms", key, "--"}, childCommand("trap", file, "9")...)...)
+			eventually(t, 10*time.Second, "the command to start", fileContains(file, "ready"))
+			if silent {
+				proxy.hang()
+			} else {
+				proxy.cutOff()
+			}
+			if code := p.wait(t, 20*time.Second); code != exitLockLost {
+				t.Fatalf("exit %d, want %d\nstderr:\n%s", code, exitLockLost, p.stderr.String())
+			}
+			stderr := p.stderr.String()
+			pg.noPassword(t, result{stderr: stderr})
+			requireContains(t, stderr, "the lease on "+key+" has not been renewed: stopping the command (SIGTERM; SIGKILL in",
+				"before the lease lapses)")
+			requireContains(t, string(must(os.ReadFile(file))), "got terminated")
+			// The record still names the stopped holder: nothing was
+			// released behind the proxy, and a waiter takes it over.
+			r := pg.mustCLI(t, "run", "--store", pg.url, "--owner", "next", key, "--", "true")
+			requireContains(t, r.stderr, "took over "+key)
+		})
 	}
 }
