@@ -310,6 +310,6 @@ func (d *demo) summary() error {
 	if len(refused) != 1 || len(d.guardRefused) != 1 {
 		return fail(exitSoftware, errors.New("demo: expected exactly one refused stale write and one refused guarded write"), "")
 	}
-	fmt.Fprintln(d.out.w, "\nTry it on DynamoDB: leaselock table create, then leaselock run KEY -- CMD (see docs/cli.md).")
+	fmt.Fprintln(d.out.w, "\nTry it on DynamoDB or PostgreSQL: leaselock table create --store URL, then leaselock run --store URL KEY -- CMD\n(see docs/cli.md).")
 	return nil
 }
