@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/leaselock/leaselock/internal/testservers/pgcluster"
 )
 
@@ -67,4 +69,20 @@ func testCtx(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)
 	return ctx
+}
+
+// ownCluster starts a private cluster for one test, stopped and removed
+// when it ends: for tests that restart or reconfigure the server, which
+// would disturb the shared one. Start costs about a second here.
+func ownCluster(t testing.TB, opts pgcluster.Options) *pgcluster.Cluster {
+	t.Helper()
+	needCluster(t)
+	c, err := pgcluster.Start(opts)
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		if err := c.Stop(); err != nil {
+			t.Errorf("stop the test's own cluster: %v", err)
+		}
+	})
+	return c
 }
