@@ -16,17 +16,16 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/leaselock/leaselock/backend"
-	"github.com/leaselock/leaselock/internal/testservers/pgcluster"
 	"github.com/leaselock/leaselock/lock"
 	"github.com/leaselock/leaselock/pgstore"
 )
 
 // absentStandby is the synchronous standby the kill tests' cluster waits
-// for and never gets. Sessions keep the cluster's synchronous_commit = off
-// and so never wait; a transaction that sets it on waits in its COMMIT,
+// for and never gets. Sessions keep the cluster's synchronous_commit =
+// local and so never wait; a session that sets it on waits in its COMMIT,
 // after the commit record is written and visible to others, until the
 // wait is cancelled: the one way to hold a backend inside COMMIT after
-// the point of no return.
+// the point of no return. faultCluster sets it.
 const absentStandby = "leaselock_absent_standby"
 
 // killPoint is where on the server a pgstore call is when its backend is
@@ -91,7 +90,7 @@ type killOp struct {
 //     only together with the lock check and the release;
 //   - and afterwards the store works again: the pool dials a new backend.
 func TestBackendKilled(t *testing.T) {
-	c := ownCluster(t, pgcluster.Options{Settings: map[string]string{"synchronous_standby_names": absentStandby}})
+	c := faultCluster(t)
 	var mu sync.Mutex
 	figures := map[string]int{}
 	for _, op := range killOps() {
@@ -509,7 +508,7 @@ func (f *killFixture) requireRecovers() {
 // row leaves the lock held and can be retried; a guarded write whose
 // application statement was killed is unavailable and loses nothing.
 func TestBackendKilledUnderTheEngine(t *testing.T) {
-	c := ownCluster(t, pgcluster.Options{Settings: map[string]string{"synchronous_standby_names": absentStandby}})
+	c := faultCluster(t)
 	newClient := func(t *testing.T, f *killFixture) *lock.Client {
 		// Background heartbeats come far apart, so that every store call
 		// here is one the test makes.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -34,6 +35,11 @@ func TestMain(m *testing.M) {
 		cluster.addr = c.Addr
 	}
 	code := m.Run()
+	if faults.c != nil {
+		if err := faults.c.Stop(); err != nil {
+			fmt.Fprintf(os.Stderr, "pgstore: %v\n", err)
+		}
+	}
 	if c != nil {
 		if err := c.Stop(); err != nil {
 			fmt.Fprintf(os.Stderr, "pgstore: %v\n", err)
@@ -71,18 +77,33 @@ func testCtx(t testing.TB) context.Context {
 	return ctx
 }
 
-// ownCluster starts a private cluster for one test, stopped and removed
-// when it ends: for tests that restart or reconfigure the server, which
-// would disturb the shared one. Start costs about a second here.
-func ownCluster(t testing.TB, opts pgcluster.Options) *pgcluster.Cluster {
+// faults is a second private cluster, for the tests that kill backends
+// and stop or restart the server: they end every session on it, which
+// would disturb tests on the shared one. Its commits are durable against
+// a crash of the server (synchronous_commit = local: each commit's WAL is
+// written before the answer; fsync stays off, which only an operating
+// system crash would expose). With the shared cluster's
+// synchronous_commit = off, an immediate stop loses the commits of the
+// last few hundred milliseconds, acquisitions and heartbeats the clients
+// were told had succeeded (docs/postgres.md, "Durability"). It also waits
+// for a synchronous standby that never comes (absentStandby), which only
+// sessions that ask for synchronous_commit = on notice. Started on first
+// use (about a second here); TestMain stops it.
+var faults struct {
+	once sync.Once
+	c    *pgcluster.Cluster
+	err  error
+}
+
+func faultCluster(t testing.TB) *pgcluster.Cluster {
 	t.Helper()
 	needCluster(t)
-	c, err := pgcluster.Start(opts)
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		if err := c.Stop(); err != nil {
-			t.Errorf("stop the test's own cluster: %v", err)
-		}
+	faults.once.Do(func() {
+		faults.c, faults.err = pgcluster.Start(pgcluster.Options{
+			Settings: map[string]string{"synchronous_commit": "local", "synchronous_standby_names": absentStandby}})
 	})
-	return c
+	require.NoError(t, faults.err)
+	// Running, even if an earlier test failed while it was stopped.
+	require.NoError(t, faults.c.StartServer())
+	return faults.c
 }
