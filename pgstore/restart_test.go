@@ -180,8 +180,11 @@ func TestServerStop(t *testing.T) {
 			}
 
 			require.NoError(t, c.StartServer())
+			back := time.Now()
 			r := <-got
 			require.NoError(t, r.err)
+			t.Logf("stop -m %s: the waiter got the key %v after the server was back, token %d",
+				mode, time.Since(back).Round(10*time.Millisecond), r.l.Token())
 			require.Zero(t, r.holderLeft, "the waiter got the key with the holder's lease still running")
 			require.Greater(t, r.l.Token(), l.Token())
 			rec := storedEventually(ctx, t, direct, "a")
