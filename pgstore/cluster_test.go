@@ -5,8 +5,11 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/require"
 
 	"github.com/leaselock/leaselock/internal/testservers/pgcluster"
 )
@@ -32,6 +35,11 @@ func TestMain(m *testing.M) {
 		cluster.addr = c.Addr
 	}
 	code := m.Run()
+	if faults.c != nil {
+		if err := faults.c.Stop(); err != nil {
+			fmt.Fprintf(os.Stderr, "pgstore: %v\n", err)
+		}
+	}
 	if c != nil {
 		if err := c.Stop(); err != nil {
 			fmt.Fprintf(os.Stderr, "pgstore: %v\n", err)
@@ -67,4 +75,35 @@ func testCtx(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)
 	return ctx
+}
+
+// faults is a second private cluster, for the tests that kill backends
+// and stop or restart the server: they end every session on it, which
+// would disturb tests on the shared one. Its commits are durable against
+// a crash of the server (synchronous_commit = local: each commit's WAL is
+// written before the answer; fsync stays off, which only an operating
+// system crash would expose). With the shared cluster's
+// synchronous_commit = off, an immediate stop loses the commits of the
+// last few hundred milliseconds, acquisitions and heartbeats the clients
+// were told had succeeded (docs/postgres.md, "Durability"). It also waits
+// for a synchronous standby that never comes (absentStandby), which only
+// sessions that ask for synchronous_commit = on notice. Started on first
+// use (about a second here); TestMain stops it.
+var faults struct {
+	once sync.Once
+	c    *pgcluster.Cluster
+	err  error
+}
+
+func faultCluster(t testing.TB) *pgcluster.Cluster {
+	t.Helper()
+	needCluster(t)
+	faults.once.Do(func() {
+		faults.c, faults.err = pgcluster.Start(pgcluster.Options{
+			Settings: map[string]string{"synchronous_commit": "local", "synchronous_standby_names": absentStandby}})
+	})
+	require.NoError(t, faults.err)
+	// Running, even if an earlier test failed while it was stopped.
+	require.NoError(t, faults.c.StartServer())
+	return faults.c
 }

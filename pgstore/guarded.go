@@ -7,7 +7,6 @@ import (
 	"math"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/leaselock/leaselock/backend"
 )
@@ -139,12 +138,14 @@ func (s *Store) inTx(ctx context.Context, op string, key backend.Key, body func(
 // connection died under it: the transaction then never committed, and
 // saying ErrUnavailable lets the engine know nothing was applied and a
 // retry may succeed, where the application's error alone says neither.
+// That includes a server error that ended the session (FATAL: a
+// terminated backend, a server shutting down), after which pgx closes the
+// connection; an ERROR leaves it open and stays the application's.
 func appErr(ctx context.Context, op string, key backend.Key, tx pgx.Tx, err error) error {
 	if err == nil || errors.Is(err, backend.ErrUnavailable) {
 		return err
 	}
-	var pgErr *pgconn.PgError
-	if !errors.As(err, &pgErr) && tx.Conn().IsClosed() {
+	if tx.Conn().IsClosed() {
 		return unavailable(ctx, op, key, err)
 	}
 	return err

@@ -2,6 +2,8 @@
 // into a temporary directory and pg_ctl start on a free loopback port, as
 // the user nobody when the tests run as root (PostgreSQL refuses to run as
 // root, and CI runs as root). Stop stops it and removes the directory.
+// Restart, StopServer and StartServer take the server down and up again
+// on the same port and data, for tests of what clients see meanwhile.
 //
 // It uses only the standard library, so it lives in the library's module,
 // whose go.mod must not gain a PostgreSQL driver, and every module that
@@ -16,11 +18,13 @@ package pgcluster
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -49,7 +53,21 @@ type Options struct {
 	// over TCP must give it (scram-sha-256). Without it every connection
 	// is trusted, whatever password it gives.
 	Password string
+	// Settings are extra server settings (postgres -c name=value), on top
+	// of the defaults Start sets; a setting named here wins.
+	Settings map[string]string
 }
+
+// Mode is how pg_ctl shuts a server down (pg_ctl -m).
+type Mode string
+
+// The shutdown modes tests use. Fast terminates every session (each gets
+// FATAL 57P01) and shuts down cleanly; Immediate kills every process at
+// once, as a crash would, and the next start runs crash recovery.
+const (
+	Fast      Mode = "fast"
+	Immediate Mode = "immediate"
+)
 
 // Cluster is a running private server.
 type Cluster struct {
@@ -58,9 +76,13 @@ type Cluster struct {
 	Password string // the superuser's password; "" when every connection is trusted
 
 	dir, data, pgctl string
+	serverOpts       string // postgres options, the same at every start
 	asRoot           bool
 	stop             sync.Once
 	stopErr          error
+
+	mu      sync.Mutex // serialises pg_ctl runs; guards running
+	running bool
 }
 
 // Start creates a cluster and starts its server. The caller must Stop it.
@@ -81,14 +103,14 @@ func Start(opts Options) (*Cluster, error) {
 		return nil, err
 	}
 	c.data = filepath.Join(c.dir, "data")
-	if err := c.start(initdb); err != nil {
+	if err := c.start(initdb, opts.Settings); err != nil {
 		os.RemoveAll(c.dir)
 		return nil, err
 	}
 	return c, nil
 }
 
-func (c *Cluster) start(initdb string) error {
+func (c *Cluster) start(initdb string, extra map[string]string) error {
 	// The test process's pid, so that a later run can tell a cluster whose
 	// tests were killed.
 	if err := os.WriteFile(filepath.Join(c.dir, "owner.pid"), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
@@ -118,15 +140,87 @@ func (c *Cluster) start(initdb string) error {
 	}
 	// fsync off: the cluster is thrown away, and durability is not what
 	// the tests measure. The socket directory is the private one.
-	opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off "+
-		"-c full_page_writes=off -c max_connections=300", port, c.dir)
-	logFile := filepath.Join(c.dir, "server.log")
-	if out, err := c.run(c.pgctl, "-D", c.data, "-l", logFile, "-o", opts, "-w", "-t", "60", "start"); err != nil {
-		log, _ := os.ReadFile(logFile)
-		return fmt.Errorf("pg_ctl start: %w: %s\n%s", err, out, log)
+	settings := map[string]string{
+		"listen_addresses": "127.0.0.1", "fsync": "off", "synchronous_commit": "off",
+		"full_page_writes": "off", "max_connections": "300",
+	}
+	for k, v := range extra {
+		settings[k] = v
+	}
+	c.serverOpts = fmt.Sprintf("-p %d -k %s", port, c.dir)
+	for _, k := range slices.Sorted(maps.Keys(settings)) {
+		c.serverOpts += fmt.Sprintf(" -c %s=%s", k, quoteOpt(settings[k]))
 	}
 	c.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	return c.StartServer()
+}
+
+// quoteOpt quotes a setting's value for pg_ctl -o, which passes the
+// options through a shell.
+func quoteOpt(v string) string {
+	return "'" + strings.ReplaceAll(v, "'", `'\''`) + "'"
+}
+
+// StartServer starts the server of a cluster that StopServer stopped, on
+// the same port and data, and waits until it accepts connections. After
+// an immediate stop it runs crash recovery first.
+func (c *Cluster) StartServer() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.running {
+		return nil
+	}
+	if out, err := c.run(c.pgctl, "-D", c.data, "-l", c.logFile(), "-o", c.serverOpts, "-w", "-t", "60", "start"); err != nil {
+		return fmt.Errorf("pgcluster: pg_ctl start: %w: %s\n%s", err, out, c.logTail())
+	}
+	c.running = true
 	return nil
+}
+
+// StopServer stops the server and keeps its data, so StartServer can
+// start it again. Sessions end as mode says; new connections are refused
+// until StartServer.
+func (c *Cluster) StopServer(mode Mode) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.running {
+		return nil
+	}
+	if out, err := c.run(c.pgctl, "-D", c.data, "-m", string(mode), "-w", "-t", "60", "stop"); err != nil {
+		return fmt.Errorf("pgcluster: pg_ctl stop -m %s: %w: %s", mode, err, strings.TrimSpace(string(out)))
+	}
+	c.running = false
+	return nil
+}
+
+// Restart stops the server as mode says and starts it again on the same
+// port and data (pg_ctl restart), waiting until it accepts connections.
+func (c *Cluster) Restart(mode Mode) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	// -o again: restart would reuse postmaster.opts, which a server that
+	// is not running may not have left.
+	out, err := c.run(c.pgctl, "-D", c.data, "-l", c.logFile(), "-o", c.serverOpts, "-m", string(mode),
+		"-w", "-t", "60", "restart")
+	if err != nil {
+		return fmt.Errorf("pgcluster: pg_ctl restart -m %s: %w: %s\n%s", mode, err, out, c.logTail())
+	}
+	c.running = true
+	return nil
+}
+
+// logFile is the server's log. Every start names it: a server started
+// without one writes to pg_ctl's output, which the server would then
+// hold open, and run would wait for it to exit.
+func (c *Cluster) logFile() string { return filepath.Join(c.dir, "server.log") }
+
+// logTail is the end of the server's log, for errors.
+func (c *Cluster) logTail() string {
+	b, _ := os.ReadFile(c.logFile())
+	if len(b) > 4000 {
+		b = b[len(b)-4000:]
+	}
+	return string(b)
 }
 
 // URL returns a connection URL for database as the superuser, with the
@@ -139,13 +233,12 @@ func (c *Cluster) URL(database string) string {
 	return "postgres://" + u + "@" + c.Addr + "/" + database + "?sslmode=disable"
 }
 
-// Stop stops the server at once (pg_ctl stop -m immediate) and removes
-// the cluster's directory. It is safe to call more than once.
+// Stop stops the server at once (pg_ctl stop -m immediate), unless
+// StopServer already did, and removes the cluster's directory. It is safe
+// to call more than once.
 func (c *Cluster) Stop() error {
 	c.stop.Do(func() {
-		if out, err := c.run(c.pgctl, "-D", c.data, "-m", "immediate", "-w", "stop"); err != nil {
-			c.stopErr = fmt.Errorf("pgcluster: pg_ctl stop: %w: %s", err, strings.TrimSpace(string(out)))
-		}
+		c.stopErr = c.StopServer(Immediate)
 		os.RemoveAll(c.dir)
 	})
 	return c.stopErr
