@@ -45,6 +45,11 @@ type scheduler struct {
 
 	mu     sync.Mutex
 	byTime lockHeap // every held lock, by slot.at
+	// wakeAt is when the loop will look at the deadline heap next, at the
+	// latest: only a deadline before it needs the loop woken (poke). Most
+	// new deadlines are later (a heartbeat period away), so scheduling a
+	// lock usually costs no goroutine switch.
+	wakeAt time.Time
 	ready  lockHeap // locks whose heartbeat is due, by slot.expireAt
 	lapsed []*Lock  // expired locks to hand back when a worker is idle
 }
@@ -77,9 +82,9 @@ func (s *scheduler) add(l *Lock) {
 	l.slot.index, l.slot.ready = -1, -1
 	l.slot.beatAt = at.Add(s.jitter(s.c.cfg.heartbeat))
 	s.setLeaseLocked(l, at, gen)
-	first := l.slot.index == 0
+	early := s.beforeWakeLocked(l)
 	s.mu.Unlock()
-	if first {
+	if early {
 		s.poke() // the loop's timer is set for a later deadline
 	}
 }
@@ -92,13 +97,13 @@ func (s *scheduler) renewed(l *Lock, renewedAt time.Time, gen uint64) {
 	l.mu.Lock()
 	ended := l.ended
 	l.mu.Unlock()
-	first := false
+	early := false
 	if !ended {
 		s.setLeaseLocked(l, renewedAt, gen)
-		first = l.slot.index == 0
+		early = s.beforeWakeLocked(l)
 	}
 	s.mu.Unlock()
-	if first {
+	if early {
 		s.poke()
 	}
 }
@@ -119,14 +124,14 @@ func (s *scheduler) setLeaseLocked(l *Lock, renewedAt time.Time, gen uint64) {
 // beatDone schedules l's next heartbeat at at, after a worker's beat.
 func (s *scheduler) beatDone(l *Lock, at time.Time) {
 	s.mu.Lock()
-	first := false
+	early := false
 	if l.slot.index >= 0 {
 		l.slot.beatAt = at
 		s.placeLocked(l)
-		first = l.slot.index == 0
+		early = s.beforeWakeLocked(l)
 	}
 	s.mu.Unlock()
-	if first {
+	if early {
 		s.poke()
 	}
 }
@@ -146,6 +151,10 @@ func (s *scheduler) placeLocked(l *Lock) {
 		s.byTime.fix(l)
 	}
 }
+
+// beforeWakeLocked reports whether l's next deadline comes before the
+// loop's next look at the heap, so that the loop must be woken for it.
+func (s *scheduler) beforeWakeLocked(l *Lock) bool { return l.slot.at.Before(s.wakeAt) }
 
 // remove takes an ended lock out of the scheduler.
 func (s *scheduler) remove(l *Lock) {
@@ -226,6 +235,7 @@ func (s *scheduler) loop() {
 		if s.byTime.len() > 0 {
 			wait = s.byTime.min().slot.at.Sub(now)
 		}
+		s.wakeAt = now.Add(wait)
 		// A heartbeat that cannot be answered before its lease ends (less
 		// than two round trips left) would only take a worker from locks
 		// that can still be saved: under overload the most urgent locks
