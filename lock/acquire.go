@@ -75,10 +75,10 @@ func (c *Client) acquire(ctx context.Context, name string, opts []AcquireOption,
 		var cur *backend.Record
 		if write {
 			req.ExpectVersion = expect
-			sentAt := c.clk.Now()
-			c.stamp(&req.Record, sentAt)
+			sentAt := c.stamp(&req.Record)
 			got, err := c.store.Acquire(ctx, req)
-			c.noteRoundTrip(c.clk.Since(sentAt), err)
+			answered := c.now()
+			c.noteRoundTrip(answered.sub(sentAt), err)
 			s := c.settle(ctx, key, req.Record.Version, err)
 			switch s.outcome {
 			case applied:
@@ -86,7 +86,10 @@ func (c *Client) acquire(ctx context.Context, name string, opts []AcquireOption,
 				if s.current != nil {
 					rec = *s.current
 				}
-				if c.clk.Since(sentAt) < c.cfg.localLease(c.cfg.lease) {
+				if err != nil {
+					answered = c.now() // settled by the store's answer and, maybe, reads
+				}
+				if answered.sub(sentAt) < c.cfg.localLease(c.cfg.lease) {
 					return c.adopt(ctx, name, a, rec, sentAt, contended)
 				}
 				// The answer came after the lease it won had ended: another
@@ -176,7 +179,7 @@ var errLateAnswer = errors.New("the store answered the acquire after its lease h
 func (c *Client) giveBack(ctx context.Context, rec backend.Record) {
 	next := rec
 	next.Released = true
-	c.stamp(&next, c.clk.Now())
+	c.stamp(&next)
 	_, _ = c.store.Update(ctx, next, rec.Version)
 }
 
@@ -220,7 +223,7 @@ func (c *Client) retryable(ctx context.Context, key backend.Key, err error, wait
 }
 
 // adopt turns an acquired record into a held Lock and starts heartbeating.
-func (c *Client) adopt(ctx context.Context, name string, a *acquireConfig, rec backend.Record, sentAt time.Time, contended bool) (*Lock, error) {
+func (c *Client) adopt(ctx context.Context, name string, a *acquireConfig, rec backend.Record, sentAt instant, contended bool) (*Lock, error) {
 	l := newLock(ctx, c, name, a, rec, sentAt)
 	l.contended = contended
 	if err := c.track(l); err != nil {

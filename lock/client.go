@@ -20,6 +20,7 @@ type Client struct {
 	store backend.Store
 	cfg   config
 	clk   clock.Clock
+	epoch time.Time // instants count from here (monotime.go)
 	log   *slog.Logger
 	sched *scheduler
 
@@ -48,6 +49,7 @@ func New(store backend.Store, opts ...Option) (*Client, error) {
 		return nil, err
 	}
 	c := &Client{store: store, cfg: cfg, clk: cfg.clk, log: cfg.log, closing: make(chan struct{}),
+		epoch:   cfg.clk.Now().Add(-time.Nanosecond), // so that no instant is zero
 		deletes: releasesByDelete(store),
 		held:    map[backend.Key]*Lock{}, seen: newObservations()}
 	c.store = c.observeStore(store)

@@ -63,15 +63,15 @@ func (c *Client) noteRoundTrip(d time.Duration, err error) {
 
 // handOff is what a client remembers of a key it released.
 type handOff struct {
-	releasedAt  time.Time
-	contendedAt time.Time // last time another owner held it while we waited
-	streak      int       // immediate re-acquisitions in a row
+	releasedAt  instant
+	contendedAt instant // last time another owner held it while we waited; zero: never
+	streak      int     // immediate re-acquisitions in a row
 }
 
 // released notes that this client released key; contended says another
 // owner held the key while this lock's Acquire waited.
 func (c *Client) released(key backend.Key, contended bool) {
-	now := c.clk.Now()
+	now := c.now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.handOffs == nil {
@@ -80,7 +80,7 @@ func (c *Client) released(key backend.Key, contended bool) {
 	h, ok := c.handOffs[key]
 	if !ok && len(c.handOffs) >= maxYields {
 		for k, old := range c.handOffs {
-			if now.Sub(old.releasedAt) >= c.cfg.lease {
+			if now.sub(old.releasedAt) >= c.cfg.lease {
 				delete(c.handOffs, k)
 			}
 		}
@@ -98,19 +98,19 @@ func (c *Client) released(key backend.Key, contended bool) {
 // yieldFor returns how long an Acquire of key should hold back so that
 // waiters get their turn (see the package comment above).
 func (c *Client) yieldFor(key backend.Key) time.Duration {
-	now := c.clk.Now()
+	now := c.now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	h, ok := c.handOffs[key]
 	if !ok {
 		return 0
 	}
-	since := now.Sub(h.releasedAt)
+	since := now.sub(h.releasedAt)
 	if since >= c.cfg.poll {
 		delete(c.handOffs, key) // not an immediate re-acquisition
 		return 0
 	}
-	if !h.contendedAt.IsZero() && now.Sub(h.contendedAt) < c.cfg.lease {
+	if h.contendedAt != 0 && now.sub(h.contendedAt) < c.cfg.lease {
 		return max(0, c.cfg.poll/2-since)
 	}
 	if h.streak++; h.streak < maxStreak {

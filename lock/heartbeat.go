@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/leaselock/leaselock/backend"
 )
@@ -44,7 +43,7 @@ func (l *Lock) Heartbeat(ctx context.Context, opts ...HeartbeatOption) error {
 func (c *Client) backgroundBeat(l *Lock) {
 	l.mu.Lock()
 	held, until := l.heldLocked(), l.heldUntil
-	l.beatDue = time.Time{}
+	l.beatDue = 0
 	l.mu.Unlock()
 	if !held {
 		return
@@ -53,7 +52,7 @@ func (c *Client) backgroundBeat(l *Lock) {
 		l.setStopCause(fmt.Errorf("work context ended: %w", context.Cause(w)))
 		return // no more heartbeats: the lease lapses and the lock expires
 	}
-	if !until.IsZero() && !c.clk.Now().Before(until) {
+	if until != 0 && c.now() >= until {
 		l.setStopCause(errors.New("MaxHold reached"))
 		return
 	}
@@ -63,12 +62,12 @@ func (c *Client) backgroundBeat(l *Lock) {
 	// The period runs from this beat's start, so a slow write does not
 	// stretch it: a write that took longer than a period is followed by
 	// the next one at once.
-	start := c.clk.Now()
+	start := c.now()
 	err := c.beat(l.Context(), l, nil)
-	next := start.Add(c.sched.jitter(c.cfg.heartbeat))
+	next := start.add(c.sched.jitter(c.cfg.heartbeat))
 	if err != nil {
 		l.setStopCause(err)
-		next = c.clk.Now().Add(c.sched.jitter(c.cfg.heartbeat / 4)) // renew sooner after a failure
+		next = c.now().add(c.sched.jitter(c.cfg.heartbeat / 4)) // renew sooner after a failure
 	}
 	c.sched.beatDone(l, next)
 }
@@ -97,14 +96,13 @@ func (c *Client) renew(ctx context.Context, l *Lock, data *[]byte) error {
 		if data != nil {
 			next.Data = *data
 		}
-		sentAt := c.clk.Now()
-		c.stamp(&next, sentAt)
+		sentAt := c.stamp(&next)
 		l.addPending(next.Version, sentAt)
 		l.setBeatSent(sentAt)
 		got, err := c.store.Update(ctx, next, cur.Version)
-		c.noteRoundTrip(c.clk.Since(sentAt), err)
+		c.noteRoundTrip(c.now().sub(sentAt), err)
 		s := c.settle(ctx, l.key, next.Version, err)
-		l.setBeatSent(time.Time{})
+		l.setBeatSent(0)
 		switch s.outcome {
 		case applied:
 			if s.current != nil {
@@ -142,7 +140,7 @@ func (c *Client) renew(ctx context.Context, l *Lock, data *[]byte) error {
 }
 
 // renewed records a successful write and schedules the new lease's events.
-func (c *Client) renewed(l *Lock, rec backend.Record, sentAt time.Time) {
+func (c *Client) renewed(l *Lock, rec backend.Record, sentAt instant) {
 	if at, gen, held := l.renewed(rec, sentAt); held {
 		c.sched.renewed(l, at, gen)
 	}
@@ -171,7 +169,7 @@ func (c *Client) leaseEvent(l *Lock, gen uint64, expire bool) {
 	}
 	var cause error
 	if current && expire {
-		cause = l.expiryCauseLocked(c.clk.Now())
+		cause = l.expiryCauseLocked(c.now())
 	}
 	l.mu.Unlock()
 	switch {
@@ -208,7 +206,7 @@ func (c *Client) releaseLapsed(l *Lock) {
 	for range 3 {
 		next := cur
 		next.Released = true
-		c.stamp(&next, c.clk.Now())
+		c.stamp(&next)
 		_, err := c.store.Update(ctx, next, cur.Version)
 		if err == nil {
 			c.log.DebugContext(l.valuesCtx(), "leaselock: released lapsed lease", "key", l.key.String())

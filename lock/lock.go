@@ -35,33 +35,33 @@ type Lock struct {
 	done        chan struct{}
 	writeCancel context.CancelCauseFunc // the write in flight, cancelled if the lock ends
 	rec         backend.Record          // as last written by us
-	renewedAt   time.Time               // local time just BEFORE sending the write that renewed the lease
+	renewedAt   instant                 // local time just BEFORE sending the write that renewed the lease
 	gen         uint64                  // bumps on every renewal; stale timer events are ignored
 	ended       bool                    // released or lost; reason says which loss
 	reason      Reason                  // for a loss: Stolen or Expired
 	err         error
 	dangerSent  bool
-	heldUntil   time.Time     // zero: no MaxHold
+	heldUntil   instant       // zero: no MaxHold
 	stopCause   error         // why the last heartbeat failed or stopped
 	pending     pendingWrites // versions we wrote with unknown outcome, and when
 	slot        slot          // place in the client's scheduler; guarded by its mutex
 	// releaseUnsure: a release of ours (mark or delete) may have landed
 	// without our knowing; see ownReleaseLanded.
 	releaseUnsure bool
-	beatDue       time.Time // a background heartbeat waits for a worker since then
-	beatSent      time.Time // a heartbeat write is in flight since then
+	beatDue       instant // a background heartbeat waits for a worker since then
+	beatSent      instant // a heartbeat write is in flight since then
 }
 
 // newLock builds the Lock of an acquisition made under ctx. Its Context
 // keeps ctx's values (trace IDs, request-scoped loggers) for the work run
 // under the lock, but not its cancellation: a lock outlives the Acquire
 // call, and its Context ends only when the lock does.
-func newLock(ctx context.Context, c *Client, name string, a *acquireConfig, rec backend.Record, sentAt time.Time) *Lock {
+func newLock(ctx context.Context, c *Client, name string, a *acquireConfig, rec backend.Record, sentAt instant) *Lock {
 	l := &Lock{c: c, key: rec.Key, name: name, token: rec.Token, opts: a, rec: rec, renewedAt: sentAt,
 		writing: make(chan struct{}, 1), slot: slot{index: -1, ready: -1}}
 	l.values.parent = c.lockParent(ctx)
 	if a.maxHold > 0 {
-		l.heldUntil = sentAt.Add(a.maxHold)
+		l.heldUntil = sentAt.add(a.maxHold)
 	}
 	return l
 }
@@ -147,7 +147,7 @@ func (l *Lock) LeaseRemaining() time.Duration {
 	if l.ended {
 		return 0
 	}
-	return max(0, l.c.cfg.localLease(l.rec.LeaseDuration)-l.c.clk.Since(l.renewedAt))
+	return max(0, l.c.cfg.localLease(l.rec.LeaseDuration)-l.c.now().sub(l.renewedAt))
 }
 
 // held reports whether the lock is still held; callers hold l.mu.
@@ -194,16 +194,14 @@ func (l *Lock) end(reason Reason, err error) bool {
 // unknown outcomes are settled and the heartbeat error is cleared. It
 // returns the lease's start and generation, and false if the lock has
 // already ended.
-func (l *Lock) renewed(rec backend.Record, sentAt time.Time) (time.Time, uint64, bool) {
+func (l *Lock) renewed(rec backend.Record, sentAt instant) (instant, uint64, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.ended {
-		return time.Time{}, 0, false
+		return 0, 0, false
 	}
 	l.rec = rec
-	if sentAt.After(l.renewedAt) {
-		l.renewedAt = sentAt
-	}
+	l.renewedAt = max(l.renewedAt, sentAt)
 	l.gen++
 	// A confirmed write on top of our last version means no earlier write
 	// of ours, release included, can still land: they expected that version.
@@ -214,7 +212,7 @@ func (l *Lock) renewed(rec backend.Record, sentAt time.Time) (time.Time, uint64,
 
 // addPending remembers a version we are about to write, until a write is
 // confirmed: if its outcome stays unknown it may still turn up in the store.
-func (l *Lock) addPending(version string, sentAt time.Time) {
+func (l *Lock) addPending(version string, sentAt instant) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.pending.add(version, sentAt)
@@ -284,9 +282,9 @@ func (l *Lock) endWrite() { <-l.writing }
 
 // pendingSentAt reports whether cur is a record we wrote earlier (a
 // heartbeat or a release whose outcome was unknown), and when.
-func (l *Lock) pendingSentAt(cur *backend.Record) (time.Time, bool) {
+func (l *Lock) pendingSentAt(cur *backend.Record) (instant, bool) {
 	if cur == nil || cur.Owner != l.c.cfg.owner || cur.Token != l.token {
-		return time.Time{}, false
+		return 0, false
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -324,7 +322,7 @@ func (l *Lock) setReleaseUnsure() {
 	l.releaseUnsure = true
 }
 
-func (l *Lock) setBeatSent(at time.Time) {
+func (l *Lock) setBeatSent(at instant) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.beatSent = at
@@ -332,26 +330,26 @@ func (l *Lock) setBeatSent(at time.Time) {
 
 // setBeatDue notes that a background heartbeat, due at due, waits for a
 // worker.
-func (l *Lock) setBeatDue(due time.Time) {
+func (l *Lock) setBeatDue(due instant) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.beatDue.IsZero() {
+	if l.beatDue == 0 {
 		l.beatDue = due
 	}
 }
 
 // expiryCause says, for a lease that ran out at now, why no heartbeat
 // renewed it, in terms an operator can act on; callers hold l.mu.
-func (l *Lock) expiryCauseLocked(now time.Time) error {
+func (l *Lock) expiryCauseLocked(now instant) error {
 	switch {
-	case !l.beatSent.IsZero():
+	case l.beatSent != 0:
 		return joinCause(fmt.Errorf("%w: a heartbeat sent %v ago got no answer", ErrStoreSlow,
-			now.Sub(l.beatSent).Round(time.Millisecond)), l.stopCause)
+			now.sub(l.beatSent).Round(time.Millisecond)), l.stopCause)
 	case l.stopCause != nil:
 		return l.stopCause // heartbeats failed (the store refused or was unreachable) or were stopped
-	case !l.beatDue.IsZero():
+	case l.beatDue != 0:
 		return fmt.Errorf("%w: a heartbeat due %v ago was still waiting for a worker", ErrHeartbeatsBehind,
-			now.Sub(l.beatDue).Round(time.Millisecond))
+			now.sub(l.beatDue).Round(time.Millisecond))
 	}
 	return ErrHeartbeatsBehind
 }
@@ -385,10 +383,10 @@ type pendingWrites struct {
 
 type pendingWrite struct {
 	version string
-	sentAt  time.Time
+	sentAt  instant
 }
 
-func (p *pendingWrites) add(version string, sentAt time.Time) {
+func (p *pendingWrites) add(version string, sentAt instant) {
 	if p.first.version == "" {
 		p.first = pendingWrite{version, sentAt}
 		return
@@ -396,9 +394,9 @@ func (p *pendingWrites) add(version string, sentAt time.Time) {
 	p.more = append(p.more, pendingWrite{version, sentAt})
 }
 
-func (p *pendingWrites) sentAt(version string) (time.Time, bool) {
+func (p *pendingWrites) sentAt(version string) (instant, bool) {
 	if version == "" {
-		return time.Time{}, false
+		return 0, false
 	}
 	if p.first.version == version {
 		return p.first.sentAt, true
@@ -408,7 +406,7 @@ func (p *pendingWrites) sentAt(version string) (time.Time, bool) {
 			return w.sentAt, true
 		}
 	}
-	return time.Time{}, false
+	return 0, false
 }
 
 func (p *pendingWrites) clear() {

@@ -132,8 +132,7 @@ func (c *Client) releaseRecord(ctx context.Context, l *Lock, r release) error {
 		if r.data != nil {
 			next.Data = *r.data
 		}
-		sentAt := c.clk.Now()
-		c.stamp(&next, sentAt)
+		sentAt := c.stamp(&next)
 		var err error
 		if r.commit {
 			err = c.store.(backend.ReleaseCommitter).CommitRelease(ctx, backend.CommitReleaseRequest{

@@ -21,13 +21,13 @@ import (
 
 // slot is a lock's place in the scheduler; guarded by scheduler.mu.
 type slot struct {
-	index    int       // position in the deadline heap; -1 when not in it
-	ready    int       // position in the ready heap; -1 when not in it
-	at       time.Time // earliest of the deadlines below
-	beatAt   time.Time // next heartbeat due; zero while one is queued or in flight
-	dangerAt time.Time // zero when no danger notice is pending
-	expireAt time.Time // local lease end
-	gen      uint64    // the lock's renewal generation when these were set
+	index    int     // position in the deadline heap; -1 when not in it
+	ready    int     // position in the ready heap; -1 when not in it
+	at       instant // earliest of the deadlines below
+	beatAt   instant // next heartbeat due; zero while one is queued or in flight
+	dangerAt instant // zero when no danger notice is pending
+	expireAt instant // local lease end
+	gen      uint64  // the lock's renewal generation when these were set
 }
 
 // job is what a worker does for a lock.
@@ -49,15 +49,15 @@ type scheduler struct {
 	// latest: only a deadline before it needs the loop woken (poke). Most
 	// new deadlines are later (a heartbeat period away), so scheduling a
 	// lock usually costs no goroutine switch.
-	wakeAt time.Time
+	wakeAt instant
 	ready  lockHeap // locks whose heartbeat is due, by slot.expireAt
 	lapsed []*Lock  // expired locks to hand back when a worker is idle
 }
 
 func newScheduler(c *Client) *scheduler {
 	s := &scheduler{c: c, work: make(chan job), wake: make(chan struct{}, 1), stop: make(chan struct{}),
-		byTime: lockHeap{at: func(l *Lock) time.Time { return l.slot.at }, pos: func(l *Lock) *int { return &l.slot.index }},
-		ready:  lockHeap{at: func(l *Lock) time.Time { return l.slot.expireAt }, pos: func(l *Lock) *int { return &l.slot.ready }},
+		byTime: lockHeap{at: func(l *Lock) instant { return l.slot.at }, pos: func(l *Lock) *int { return &l.slot.index }},
+		ready:  lockHeap{at: func(l *Lock) instant { return l.slot.expireAt }, pos: func(l *Lock) *int { return &l.slot.ready }},
 	}
 	s.wg.Add(1 + c.cfg.workers)
 	go s.loop()
@@ -80,7 +80,7 @@ func (s *scheduler) add(l *Lock) {
 	l.mu.Unlock()
 	s.mu.Lock()
 	l.slot.index, l.slot.ready = -1, -1
-	l.slot.beatAt = at.Add(s.jitter(s.c.cfg.heartbeat))
+	l.slot.beatAt = at.add(s.jitter(s.c.cfg.heartbeat))
 	s.setLeaseLocked(l, at, gen)
 	early := s.beforeWakeLocked(l)
 	s.mu.Unlock()
@@ -92,7 +92,7 @@ func (s *scheduler) add(l *Lock) {
 // renewed moves l's lease deadlines to those of a renewal sent at
 // renewedAt. The loop may have taken l out for an expiry the renewal beat
 // (its notice is then stale and ignored): a lock still held goes back in.
-func (s *scheduler) renewed(l *Lock, renewedAt time.Time, gen uint64) {
+func (s *scheduler) renewed(l *Lock, renewedAt instant, gen uint64) {
 	s.mu.Lock()
 	l.mu.Lock()
 	ended := l.ended
@@ -108,12 +108,12 @@ func (s *scheduler) renewed(l *Lock, renewedAt time.Time, gen uint64) {
 	}
 }
 
-func (s *scheduler) setLeaseLocked(l *Lock, renewedAt time.Time, gen uint64) {
+func (s *scheduler) setLeaseLocked(l *Lock, renewedAt instant, gen uint64) {
 	l.slot.gen = gen
-	l.slot.expireAt = renewedAt.Add(s.c.cfg.localLease(s.c.cfg.lease))
-	l.slot.dangerAt = time.Time{}
+	l.slot.expireAt = renewedAt.add(s.c.cfg.localLease(s.c.cfg.lease))
+	l.slot.dangerAt = 0
 	if l.opts.onDanger != nil {
-		l.slot.dangerAt = renewedAt.Add(l.opts.safeTime)
+		l.slot.dangerAt = renewedAt.add(l.opts.safeTime)
 	}
 	if l.slot.ready >= 0 {
 		s.ready.fix(l)
@@ -122,7 +122,7 @@ func (s *scheduler) setLeaseLocked(l *Lock, renewedAt time.Time, gen uint64) {
 }
 
 // beatDone schedules l's next heartbeat at at, after a worker's beat.
-func (s *scheduler) beatDone(l *Lock, at time.Time) {
+func (s *scheduler) beatDone(l *Lock, at instant) {
 	s.mu.Lock()
 	early := false
 	if l.slot.index >= 0 {
@@ -139,8 +139,8 @@ func (s *scheduler) beatDone(l *Lock, at time.Time) {
 // placeLocked puts l into the deadline heap at its earliest deadline.
 func (s *scheduler) placeLocked(l *Lock) {
 	at := l.slot.expireAt
-	for _, t := range [...]time.Time{l.slot.beatAt, l.slot.dangerAt} {
-		if !t.IsZero() && t.Before(at) {
+	for _, t := range [...]instant{l.slot.beatAt, l.slot.dangerAt} {
+		if t != 0 && t < at {
 			at = t
 		}
 	}
@@ -154,7 +154,7 @@ func (s *scheduler) placeLocked(l *Lock) {
 
 // beforeWakeLocked reports whether l's next deadline comes before the
 // loop's next look at the heap, so that the loop must be woken for it.
-func (s *scheduler) beforeWakeLocked(l *Lock) bool { return l.slot.at.Before(s.wakeAt) }
+func (s *scheduler) beforeWakeLocked(l *Lock) bool { return l.slot.at < s.wakeAt }
 
 // remove takes an ended lock out of the scheduler.
 func (s *scheduler) remove(l *Lock) {
@@ -204,15 +204,15 @@ func (s *scheduler) loop() {
 	defer timer.Stop()
 	var notices []leaseNotice
 	var due []*Lock
-	var nextSend time.Time // rate cap: no dispatch before this
+	var nextSend instant // rate cap: no dispatch before this
 	for {
-		now := clk.Now()
+		now := s.c.now()
 		notices, due = notices[:0], due[:0]
 		s.mu.Lock()
-		for s.byTime.len() > 0 && !s.byTime.min().slot.at.After(now) {
+		for s.byTime.len() > 0 && s.byTime.min().slot.at <= now {
 			l := s.byTime.min()
 			st := &l.slot
-			if !now.Before(st.expireAt) {
+			if now >= st.expireAt {
 				notices = append(notices, leaseNotice{l: l, gen: st.gen, expire: true})
 				s.byTime.remove(l)
 				if st.ready >= 0 {
@@ -220,22 +220,22 @@ func (s *scheduler) loop() {
 				}
 				continue
 			}
-			if !st.dangerAt.IsZero() && !now.Before(st.dangerAt) {
+			if st.dangerAt != 0 && now >= st.dangerAt {
 				notices = append(notices, leaseNotice{l: l, gen: st.gen})
-				st.dangerAt = time.Time{}
+				st.dangerAt = 0
 			}
-			if !st.beatAt.IsZero() && !now.Before(st.beatAt) {
+			if st.beatAt != 0 && now >= st.beatAt {
 				due = append(due, l)
-				st.beatAt = time.Time{}
+				st.beatAt = 0
 				s.ready.push(l)
 			}
 			s.placeLocked(l)
 		}
 		wait := time.Hour
 		if s.byTime.len() > 0 {
-			wait = s.byTime.min().slot.at.Sub(now)
+			wait = s.byTime.min().slot.at.sub(now)
 		}
-		s.wakeAt = now.Add(wait)
+		s.wakeAt = now.add(wait)
 		// A heartbeat that cannot be answered before its lease ends (less
 		// than two round trips left) would only take a worker from locks
 		// that can still be saved: under overload the most urgent locks
@@ -243,7 +243,7 @@ func (s *scheduler) loop() {
 		// every other lock late too. Those expire, with the queue's
 		// lateness as their cause.
 		doomed := 2 * time.Duration(s.c.rtt.Load())
-		for s.ready.len() > 0 && s.ready.min().slot.expireAt.Sub(now) < doomed {
+		for s.ready.len() > 0 && s.ready.min().slot.expireAt.sub(now) < doomed {
 			s.ready.remove(s.ready.min())
 		}
 		var next job
@@ -262,8 +262,8 @@ func (s *scheduler) loop() {
 
 		var send chan job
 		if next.l != nil {
-			if !next.lapse && nextSend.After(now) {
-				wait = min(wait, nextSend.Sub(now))
+			if !next.lapse && nextSend > now {
+				wait = min(wait, nextSend.sub(now))
 			} else {
 				send = s.work
 			}
@@ -281,7 +281,7 @@ func (s *scheduler) loop() {
 			}
 			s.mu.Unlock()
 			if r := s.c.cfg.rate; r > 0 && !next.lapse {
-				nextSend = maxTime(nextSend, now).Add(time.Duration(float64(time.Second) / r))
+				nextSend = max(nextSend, now).add(time.Duration(float64(time.Second) / r))
 			}
 		case <-timer.C:
 		case <-s.wake:
@@ -302,26 +302,19 @@ func (s *scheduler) worker() {
 	}
 }
 
-func maxTime(a, b time.Time) time.Time {
-	if a.After(b) {
-		return a
-	}
-	return b
-}
-
 // lockHeap is a binary min-heap of locks by a time, each lock knowing its
 // own position (so it can be moved or removed in O(log n)). Typed, so
 // pushing boxes nothing.
 type lockHeap struct {
 	locks []*Lock
-	at    func(*Lock) time.Time
+	at    func(*Lock) instant
 	pos   func(*Lock) *int
 }
 
 func (h *lockHeap) len() int   { return len(h.locks) }
 func (h *lockHeap) min() *Lock { return h.locks[0] }
 func (h *lockHeap) less(i, j int) bool {
-	return h.at(h.locks[i]).Before(h.at(h.locks[j]))
+	return h.at(h.locks[i]) < h.at(h.locks[j])
 }
 
 func (h *lockHeap) swap(i, j int) {
