@@ -42,7 +42,7 @@ func (l *Lock) Heartbeat(ctx context.Context, opts ...HeartbeatOption) error {
 // backgroundBeat is one scheduled heartbeat, run by a worker.
 func (c *Client) backgroundBeat(l *Lock) {
 	l.mu.Lock()
-	held, until := l.heldLocked(), l.heldUntil
+	held, until := l.heldLocked(), l.opts.heldUntil
 	l.beatDue = 0
 	l.mu.Unlock()
 	if !held {
@@ -89,7 +89,7 @@ func (c *Client) renew(ctx context.Context, l *Lock, data *[]byte) error {
 			l.mu.Unlock()
 			return err // invariant 5: an ended lock is never renewed
 		}
-		cur := l.rec.Clone()
+		cur := l.recordLocked()
 		l.mu.Unlock()
 
 		next := cur
@@ -201,7 +201,7 @@ func (c *Client) releaseLapsed(l *Lock) {
 	}
 	defer l.endWrite()
 	l.mu.Lock()
-	cur := l.rec.Clone()
+	cur := l.recordLocked()
 	l.mu.Unlock()
 	for range 3 {
 		next := cur

@@ -10,22 +10,17 @@ import (
 )
 
 // Lock is one held lease. Its methods are safe for concurrent use.
+//
+// A client may hold a million locks, so a Lock is kept small: times are
+// instants (monotime.go), the context, its Done channel and a channel for
+// writes waiting their turn are made only when needed, and options are
+// shared by every lock acquired without them.
 type Lock struct {
-	c     *Client
-	key   backend.Key
-	name  string // key as the caller spelled it, for errors
-	token uint64
-	// contended: another owner held the key while this lock's Acquire
-	// waited; its release then yields the key to waiters (fair.go).
-	contended bool
-	opts      *acquireConfig // read-only; shared by every lock acquired without options
-	values    valuesOnly     // its Context's parent: the acquiring context's values (lock_context.go)
-
-	// writing is a one-slot semaphore that serialises this lock's store
-	// writes (heartbeat, release, data change): each write's expected
-	// version is the previous write's. A channel, not a mutex, so a caller
-	// waiting behind a slow write can give up when its context ends.
-	writing chan struct{}
+	c      *Client
+	key    backend.Key
+	token  uint64
+	opts   *heldOptions // read-only; shared by every lock acquired without them
+	values valuesOnly   // its Context's parent: the acquiring context's values (lock_context.go)
 
 	mu sync.Mutex
 	// ctx and done are made on first use (Context, Done, a background
@@ -34,35 +29,48 @@ type Lock struct {
 	cancel      context.CancelCauseFunc
 	done        chan struct{}
 	writeCancel context.CancelCauseFunc // the write in flight, cancelled if the lock ends
-	rec         backend.Record          // as last written by us
-	renewedAt   instant                 // local time just BEFORE sending the write that renewed the lease
-	gen         uint64                  // bumps on every renewal; stale timer events are ignored
-	ended       bool                    // released or lost; reason says which loss
-	reason      Reason                  // for a loss: Stolen or Expired
-	err         error
-	dangerSent  bool
-	heldUntil   instant       // zero: no MaxHold
-	stopCause   error         // why the last heartbeat failed or stopped
-	pending     pendingWrites // versions we wrote with unknown outcome, and when
-	slot        slot          // place in the client's scheduler; guarded by its mutex
+	// writeFreed is closed when the write slot (writing) frees; made by
+	// the first write that waits for it.
+	writeFreed chan struct{}
+	// The record as last written by us, less what every write of the
+	// lock repeats (key, owner, token, lease): see recordLocked.
+	version   string
+	data      []byte
+	attrs     map[string]string
+	renewedAt instant       // local time just BEFORE sending the write that renewed the lease
+	gen       uint64        // bumps on every renewal; stale timer events are ignored
+	err       error         // nil while held; then ErrReleased or a *LostError
+	stopCause error         // why the last heartbeat failed or stopped
+	pending   pendingWrites // versions we wrote with unknown outcome, and when
+	slot      slot          // place in the client's scheduler; guarded by its mutex
+	beatDue   instant       // a background heartbeat waits for a worker since then
+	beatSent  instant       // a heartbeat write is in flight since then
+	// writing is the write slot: it serialises this lock's store writes
+	// (heartbeat, release, data change), so that each write's expected
+	// version is the previous write's. A flag and a channel made on
+	// demand, not a mutex, so a caller waiting behind a slow write can
+	// give up when its context ends.
+	writing    bool
+	dangerSent bool
 	// releaseUnsure: a release of ours (mark or delete) may have landed
 	// without our knowing; see ownReleaseLanded.
 	releaseUnsure bool
-	beatDue       instant // a background heartbeat waits for a worker since then
-	beatSent      instant // a heartbeat write is in flight since then
+	// contended: another owner held the key while this lock's Acquire
+	// waited; its release then yields the key to waiters (fair.go). Set
+	// before the lock is shared.
+	contended bool
+	ended     bool // released or lost; err says which
 }
 
-// newLock builds the Lock of an acquisition made under ctx. Its Context
-// keeps ctx's values (trace IDs, request-scoped loggers) for the work run
-// under the lock, but not its cancellation: a lock outlives the Acquire
-// call, and its Context ends only when the lock does.
-func newLock(ctx context.Context, c *Client, name string, a *acquireConfig, rec backend.Record, sentAt instant) *Lock {
-	l := &Lock{c: c, key: rec.Key, name: name, token: rec.Token, opts: a, rec: rec, renewedAt: sentAt,
-		writing: make(chan struct{}, 1), slot: slot{index: -1, ready: -1}}
+// newLock builds the Lock of an acquisition made under ctx, whose write
+// was sent at sentAt. Its Context keeps ctx's values (trace IDs,
+// request-scoped loggers) for the work run under the lock, but not its
+// cancellation: a lock outlives the Acquire call, and its Context ends
+// only when the lock does.
+func newLock(ctx context.Context, c *Client, a *acquireConfig, rec backend.Record, sentAt instant) *Lock {
+	l := &Lock{c: c, key: rec.Key, token: rec.Token, opts: a.forLock(sentAt), version: rec.Version,
+		data: rec.Data, attrs: rec.Attributes, renewedAt: sentAt, slot: slot{index: -1, ready: -1}}
 	l.values.parent = c.lockParent(ctx)
-	if a.maxHold > 0 {
-		l.heldUntil = sentAt.add(a.maxHold)
-	}
 	return l
 }
 
@@ -90,7 +98,7 @@ func (l *Lock) Token() uint64 { return l.token }
 func (l *Lock) Data() []byte {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return append([]byte(nil), l.rec.Data...)
+	return append([]byte(nil), l.data...)
 }
 
 // Done is closed when the lock ends: released, stolen or expired.
@@ -147,7 +155,16 @@ func (l *Lock) LeaseRemaining() time.Duration {
 	if l.ended {
 		return 0
 	}
-	return max(0, l.c.cfg.localLease(l.rec.LeaseDuration)-l.c.now().sub(l.renewedAt))
+	return max(0, l.c.cfg.localLease(l.c.cfg.lease)-l.c.now().sub(l.renewedAt))
+}
+
+// recordLocked returns a copy of the record as last written by us;
+// callers hold l.mu. Every record of the lock has its key, owner, token
+// and lease: the acquire wrote them, and later writes keep them.
+func (l *Lock) recordLocked() backend.Record {
+	rec := backend.Record{Key: l.key, Owner: l.c.cfg.owner, Version: l.version, Token: l.token,
+		LeaseDuration: l.c.cfg.lease, Data: l.data, Attributes: l.attrs}
+	return rec.Clone()
 }
 
 // held reports whether the lock is still held; callers hold l.mu.
@@ -165,7 +182,7 @@ func (l *Lock) end(reason Reason, err error) bool {
 		l.mu.Unlock()
 		return false
 	}
-	l.ended, l.reason, l.err = true, reason, err
+	l.ended, l.err = true, err
 	l.gen++
 	cancel, done, cancelWrite := l.cancel, l.done, l.writeCancel
 	l.mu.Unlock()
@@ -200,7 +217,7 @@ func (l *Lock) renewed(rec backend.Record, sentAt instant) (instant, uint64, boo
 	if l.ended {
 		return 0, 0, false
 	}
-	l.rec = rec
+	l.version, l.data, l.attrs = rec.Version, rec.Data, rec.Attributes
 	l.renewedAt = max(l.renewedAt, sentAt)
 	l.gen++
 	// A confirmed write on top of our last version means no earlier write
@@ -220,30 +237,50 @@ func (l *Lock) addPending(version string, sentAt instant) {
 
 // beginWrite takes the lock's write slot, or fails when ctx ends or the
 // lock ends first (then with the lock's Err).
-func (l *Lock) beginWrite(ctx context.Context) error {
-	select {
-	case l.writing <- struct{}{}:
-		return nil
-	default:
-	}
-	select {
-	case l.writing <- struct{}{}:
-		return nil
-	case <-l.Done():
-		return l.Err()
-	case <-ctx.Done():
-		return fmt.Errorf("lock: %q: waiting for an earlier write: %w", l.key, context.Cause(ctx))
-	}
-}
+func (l *Lock) beginWrite(ctx context.Context) error { return l.takeWriteSlot(ctx, true) }
 
 // beginWriteAfterEnd takes the write slot of a lock that has ended, for
 // handing back its lapsed record; it fails only when ctx ends.
-func (l *Lock) beginWriteAfterEnd(ctx context.Context) error {
-	select {
-	case l.writing <- struct{}{}:
-		return nil
-	case <-ctx.Done():
-		return context.Cause(ctx)
+func (l *Lock) beginWriteAfterEnd(ctx context.Context) error { return l.takeWriteSlot(ctx, false) }
+
+// takeWriteSlot waits for the write slot until ctx ends or, with
+// untilEnd, the lock ends.
+func (l *Lock) takeWriteSlot(ctx context.Context, untilEnd bool) error {
+	for {
+		l.mu.Lock()
+		if !l.writing {
+			l.writing = true
+			l.mu.Unlock()
+			return nil
+		}
+		if l.writeFreed == nil {
+			l.writeFreed = make(chan struct{})
+		}
+		freed := l.writeFreed
+		l.mu.Unlock()
+		var ended <-chan struct{} // nil: never
+		if untilEnd {
+			ended = l.Done()
+		}
+		select {
+		case <-freed:
+		case <-ended:
+			return l.Err()
+		case <-ctx.Done():
+			return fmt.Errorf("lock: %q: waiting for an earlier write: %w", l.key, context.Cause(ctx))
+		}
+	}
+}
+
+// endWrite gives the write slot back, waking the writes that wait for it.
+func (l *Lock) endWrite() {
+	l.mu.Lock()
+	l.writing = false
+	freed := l.writeFreed
+	l.writeFreed = nil
+	l.mu.Unlock()
+	if freed != nil {
+		close(freed)
 	}
 }
 
@@ -276,9 +313,6 @@ func (l *Lock) doneWriting(cancel context.CancelCauseFunc) {
 	l.mu.Unlock()
 	cancel(nil)
 }
-
-// endWrite gives the write slot back.
-func (l *Lock) endWrite() { <-l.writing }
 
 // pendingSentAt reports whether cur is a record we wrote earlier (a
 // heartbeat or a release whose outcome was unknown), and when.
@@ -364,7 +398,7 @@ func joinCause(cause, last error) error {
 
 // lost builds the *LostError of this lock.
 func (l *Lock) lost(reason Reason, cause error) *LostError {
-	return &LostError{Key: l.name, SortKey: l.key.Sort, Reason: reason, Cause: cause}
+	return &LostError{Key: l.key.Partition, SortKey: l.key.Sort, Reason: reason, Cause: cause}
 }
 
 func (l *Lock) setStopCause(err error) {
@@ -378,7 +412,7 @@ func (l *Lock) setStopCause(err error) {
 // a lock's ordinary writes allocate nothing here.
 type pendingWrites struct {
 	first pendingWrite
-	more  []pendingWrite
+	more  *[]pendingWrite // a pointer: rarely used, and a slice would take 24 bytes of every lock
 }
 
 type pendingWrite struct {
@@ -391,7 +425,10 @@ func (p *pendingWrites) add(version string, sentAt instant) {
 		p.first = pendingWrite{version, sentAt}
 		return
 	}
-	p.more = append(p.more, pendingWrite{version, sentAt})
+	if p.more == nil {
+		p.more = new([]pendingWrite)
+	}
+	*p.more = append(*p.more, pendingWrite{version, sentAt})
 }
 
 func (p *pendingWrites) sentAt(version string) (instant, bool) {
@@ -401,9 +438,11 @@ func (p *pendingWrites) sentAt(version string) (instant, bool) {
 	if p.first.version == version {
 		return p.first.sentAt, true
 	}
-	for _, w := range p.more {
-		if w.version == version {
-			return w.sentAt, true
+	if p.more != nil {
+		for _, w := range *p.more {
+			if w.version == version {
+				return w.sentAt, true
+			}
 		}
 	}
 	return 0, false
@@ -411,6 +450,8 @@ func (p *pendingWrites) sentAt(version string) (instant, bool) {
 
 func (p *pendingWrites) clear() {
 	p.first = pendingWrite{}
-	clear(p.more)
-	p.more = p.more[:0]
+	if p.more != nil {
+		clear(*p.more)
+		*p.more = (*p.more)[:0]
+	}
 }

@@ -156,7 +156,7 @@ func (l *Lock) causeKind(reason Reason, err error) CauseKind {
 		return CauseHeartbeatsBehind
 	case l.opts.work != nil && l.opts.work.Err() != nil:
 		return CauseWorkEnded
-	case l.heldUntil != 0 && l.c.now() >= l.heldUntil:
+	case l.opts.heldUntil != 0 && l.c.now() >= l.opts.heldUntil:
 		return CauseMaxHold
 	case errors.Is(err, backend.ErrUnavailable) || errors.Is(err, backend.ErrAmbiguous) ||
 		errors.Is(err, ErrUnknownOutcome):

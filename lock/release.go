@@ -117,7 +117,7 @@ func (c *Client) releaseRecord(ctx context.Context, l *Lock, r release) error {
 		}
 		return err
 	}
-	cur := l.rec.Clone()
+	cur := l.recordLocked()
 	l.mu.Unlock()
 
 	ctx, cancel := l.whileHeld(ctx)

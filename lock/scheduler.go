@@ -21,8 +21,8 @@ import (
 
 // slot is a lock's place in the scheduler; guarded by scheduler.mu.
 type slot struct {
-	index    int     // position in the deadline heap; -1 when not in it
-	ready    int     // position in the ready heap; -1 when not in it
+	index    int32   // position in the deadline heap; -1 when not in it
+	ready    int32   // position in the ready heap; -1 when not in it
 	at       instant // earliest of the deadlines below
 	beatAt   instant // next heartbeat due; zero while one is queued or in flight
 	dangerAt instant // zero when no danger notice is pending
@@ -56,8 +56,8 @@ type scheduler struct {
 
 func newScheduler(c *Client) *scheduler {
 	s := &scheduler{c: c, work: make(chan job), wake: make(chan struct{}, 1), stop: make(chan struct{}),
-		byTime: lockHeap{at: func(l *Lock) instant { return l.slot.at }, pos: func(l *Lock) *int { return &l.slot.index }},
-		ready:  lockHeap{at: func(l *Lock) instant { return l.slot.expireAt }, pos: func(l *Lock) *int { return &l.slot.ready }},
+		byTime: lockHeap{at: func(l *Lock) instant { return l.slot.at }, pos: func(l *Lock) *int32 { return &l.slot.index }},
+		ready:  lockHeap{at: func(l *Lock) instant { return l.slot.expireAt }, pos: func(l *Lock) *int32 { return &l.slot.ready }},
 	}
 	s.wg.Add(1 + c.cfg.workers)
 	go s.loop()
@@ -308,7 +308,7 @@ func (s *scheduler) worker() {
 type lockHeap struct {
 	locks []*Lock
 	at    func(*Lock) instant
-	pos   func(*Lock) *int
+	pos   func(*Lock) *int32
 }
 
 func (h *lockHeap) len() int   { return len(h.locks) }
@@ -319,18 +319,18 @@ func (h *lockHeap) less(i, j int) bool {
 
 func (h *lockHeap) swap(i, j int) {
 	h.locks[i], h.locks[j] = h.locks[j], h.locks[i]
-	*h.pos(h.locks[i]) = i
-	*h.pos(h.locks[j]) = j
+	*h.pos(h.locks[i]) = int32(i)
+	*h.pos(h.locks[j]) = int32(j)
 }
 
 func (h *lockHeap) push(l *Lock) {
-	*h.pos(l) = len(h.locks)
+	*h.pos(l) = int32(len(h.locks))
 	h.locks = append(h.locks, l)
 	h.up(len(h.locks) - 1)
 }
 
 func (h *lockHeap) remove(l *Lock) {
-	i := *h.pos(l)
+	i := int(*h.pos(l))
 	last := len(h.locks) - 1
 	if i != last {
 		h.swap(i, last)
@@ -346,7 +346,7 @@ func (h *lockHeap) remove(l *Lock) {
 	}
 }
 
-func (h *lockHeap) fix(l *Lock) { h.fixAt(*h.pos(l)) }
+func (h *lockHeap) fix(l *Lock) { h.fixAt(int(*h.pos(l))) }
 
 func (h *lockHeap) fixAt(i int) {
 	if !h.down(i) {
