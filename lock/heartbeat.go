@@ -63,7 +63,7 @@ func (c *Client) backgroundBeat(l *Lock) {
 	// stretch it: a write that took longer than a period is followed by
 	// the next one at once.
 	start := c.now()
-	err := c.beat(l.Context(), l, nil)
+	err := c.beat(&l.beatCtx, l, nil)
 	next := start.add(c.sched.jitter(c.cfg.heartbeat))
 	if err != nil {
 		l.setStopCause(err)

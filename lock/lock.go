@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/leaselock/leaselock/backend"
@@ -21,10 +22,13 @@ type Lock struct {
 	token  uint64
 	opts   *heldOptions // read-only; shared by every lock acquired without them
 	values valuesOnly   // its Context's parent: the acquiring context's values (lock_context.go)
+	// beatCtx is the context of its background heartbeats: the acquiring
+	// context's values, ended by the lock's end. Set once, like the above.
+	beatCtx heldContext
 
 	mu sync.Mutex
-	// ctx and done are made on first use (Context, Done, a background
-	// heartbeat, a waiter): most locks of a busy client never need them.
+	// ctx and done are made on first use (Context, Done, a waiter, a
+	// network store's write): most locks of a busy client never need them.
 	ctx         context.Context
 	cancel      context.CancelCauseFunc
 	done        chan struct{}
@@ -59,7 +63,9 @@ type Lock struct {
 	// waited; its release then yields the key to waiters (fair.go). Set
 	// before the lock is shared.
 	contended bool
-	ended     bool // released or lost; err says which
+	// ended: released or lost; err says which. Set under mu, read
+	// without it too (heldContext.Err, asked by the store on every call).
+	ended atomic.Bool
 }
 
 // newLock builds the Lock of an acquisition made under ctx, whose write
@@ -71,6 +77,7 @@ func newLock(ctx context.Context, c *Client, a *acquireConfig, rec backend.Recor
 	l := &Lock{c: c, key: rec.Key, token: rec.Token, opts: a.forLock(sentAt), version: rec.Version,
 		data: rec.Data, attrs: rec.Attributes, renewedAt: sentAt, slot: slot{index: -1, ready: -1}}
 	l.values.parent = c.lockParent(ctx)
+	l.beatCtx = heldContext{values: &l.values, l: l}
 	return l
 }
 
@@ -107,7 +114,7 @@ func (l *Lock) Done() <-chan struct{} {
 	defer l.mu.Unlock()
 	if l.done == nil {
 		l.done = make(chan struct{})
-		if l.ended {
+		if l.ended.Load() {
 			close(l.done)
 		}
 	}
@@ -123,7 +130,7 @@ func (l *Lock) Context() context.Context {
 	defer l.mu.Unlock()
 	if l.ctx == nil {
 		l.ctx, l.cancel = context.WithCancelCause(&l.values)
-		if l.ended {
+		if l.ended.Load() {
 			l.cancel(l.err)
 		}
 	}
@@ -152,7 +159,7 @@ func (l *Lock) Guard() backend.Guard {
 func (l *Lock) LeaseRemaining() time.Duration {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.ended {
+	if l.ended.Load() {
 		return 0
 	}
 	return max(0, l.c.cfg.localLease(l.c.cfg.lease)-l.c.now().sub(l.renewedAt))
@@ -168,7 +175,7 @@ func (l *Lock) recordLocked() backend.Record {
 }
 
 // held reports whether the lock is still held; callers hold l.mu.
-func (l *Lock) heldLocked() bool { return !l.ended }
+func (l *Lock) heldLocked() bool { return !l.ended.Load() }
 
 // endReleased ends the lock as released by this client.
 func (l *Lock) endReleased() bool { return l.end(0, ErrReleased) }
@@ -178,11 +185,12 @@ func (l *Lock) endReleased() bool { return l.end(0, ErrReleased) }
 // the lock had already ended.
 func (l *Lock) end(reason Reason, err error) bool {
 	l.mu.Lock()
-	if l.ended {
+	if l.ended.Load() {
 		l.mu.Unlock()
 		return false
 	}
-	l.ended, l.err = true, err
+	l.ended.Store(true)
+	l.err = err
 	l.gen++
 	cancel, done, cancelWrite := l.cancel, l.done, l.writeCancel
 	l.mu.Unlock()
@@ -214,7 +222,7 @@ func (l *Lock) end(reason Reason, err error) bool {
 func (l *Lock) renewed(rec backend.Record, sentAt instant) (instant, uint64, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.ended {
+	if l.ended.Load() {
 		return 0, 0, false
 	}
 	l.version, l.data, l.attrs = rec.Version, rec.Data, rec.Attributes
@@ -291,11 +299,14 @@ func (l *Lock) endWrite() {
 func (l *Lock) whileHeld(ctx context.Context) (context.Context, context.CancelCauseFunc) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.writeCancel != nil || (l.ctx != nil && ctx == l.ctx) {
-		return ctx, nil // already so: a nested write, or a background heartbeat
+	if l.writeCancel != nil || (l.ctx != nil && ctx == l.ctx) || heldBy(ctx) == l {
+		return ctx, nil // already so: a nested write, the lock's Context, or a background heartbeat
+	}
+	if ctx.Done() == nil {
+		return &heldContext{values: ctx, l: l}, nil // only the lock's end can end it: no cancel needed
 	}
 	wctx, cancel := context.WithCancelCause(ctx)
-	if l.ended {
+	if l.ended.Load() {
 		cancel(l.err)
 		return wctx, cancel
 	}

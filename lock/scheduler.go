@@ -95,7 +95,7 @@ func (s *scheduler) add(l *Lock) {
 func (s *scheduler) renewed(l *Lock, renewedAt instant, gen uint64) {
 	s.mu.Lock()
 	l.mu.Lock()
-	ended := l.ended
+	ended := l.ended.Load()
 	l.mu.Unlock()
 	early := false
 	if !ended {
