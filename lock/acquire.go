@@ -235,6 +235,6 @@ func (c *Client) adopt(ctx context.Context, a *acquireConfig, rec backend.Record
 	if c.debugOn() {
 		c.log.DebugContext(ctx, "leaselock: acquired", "key", rec.Key.String(), "token", rec.Token)
 	}
-	c.sched.add(l)
+	c.sched.add(l, sentAt, 0)
 	return l, nil
 }

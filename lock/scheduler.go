@@ -73,15 +73,22 @@ func (s *scheduler) close() {
 	s.wg.Wait()
 }
 
-// add schedules a newly acquired lock.
-func (s *scheduler) add(l *Lock) {
-	l.mu.Lock()
-	at, gen := l.renewedAt, l.gen
-	l.mu.Unlock()
+// add schedules a lock acquired by a write sent at at, its renewal
+// generation gen. A renewal may have placed it first (a Heartbeat on a
+// lock found with Locks before Acquire returned): its newer lease then
+// stays. A lock that has ended stays out: end took it out, or will.
+func (s *scheduler) add(l *Lock, at instant, gen uint64) {
 	s.mu.Lock()
-	l.slot.index, l.slot.ready = -1, -1
+	if l.ended.Load() {
+		s.mu.Unlock()
+		return
+	}
 	l.slot.beatAt = at.add(s.jitter(s.c.cfg.heartbeat))
-	s.setLeaseLocked(l, at, gen)
+	if l.slot.gen > gen {
+		s.placeLocked(l) // a renewal set its lease
+	} else {
+		s.setLeaseLocked(l, at, gen)
+	}
 	early := s.beforeWakeLocked(l)
 	s.mu.Unlock()
 	if early {
@@ -92,13 +99,12 @@ func (s *scheduler) add(l *Lock) {
 // renewed moves l's lease deadlines to those of a renewal sent at
 // renewedAt. The loop may have taken l out for an expiry the renewal beat
 // (its notice is then stale and ignored): a lock still held goes back in.
+// One that has ended stays out (end sets ended before it takes the lock
+// out of the scheduler).
 func (s *scheduler) renewed(l *Lock, renewedAt instant, gen uint64) {
 	s.mu.Lock()
-	l.mu.Lock()
-	ended := l.ended.Load()
-	l.mu.Unlock()
 	early := false
-	if !ended {
+	if !l.ended.Load() {
 		s.setLeaseLocked(l, renewedAt, gen)
 		early = s.beforeWakeLocked(l)
 	}
