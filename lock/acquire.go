@@ -42,7 +42,12 @@ func (c *Client) acquire(ctx context.Context, name string, opts []AcquireOption,
 	if err != nil {
 		return nil, err
 	}
-	if l, err := c.alreadyHeld(key, a); l != nil || err != nil {
+	// One clock reading serves the fair hand-off check and, unless the
+	// Acquire then holds back, the first write: taken before the write is
+	// sent, as the start of its lease must be.
+	now := c.clk.Now()
+	l, yield, err := c.start(key, a, wait, c.instantOf(now))
+	if l != nil || err != nil {
 		return l, err
 	}
 	req := backend.AcquireRequest{
@@ -59,14 +64,13 @@ func (c *Client) acquire(ctx context.Context, name string, opts []AcquireOption,
 		lastToken uint64     // the acquisition last seen holding the key
 		passedBy  int        // hand-offs to others seen while waiting
 	)
-	if wait {
+	if yield > 0 {
 		// Fair hand-off: right after releasing a key others were waiting
-		// for, give them a poll period to take it (see yieldFor).
-		if d := c.yieldFor(key); d > 0 {
-			if err := c.sleep(ctx, d); err != nil {
-				return nil, fmt.Errorf("lock: acquire %q: %w", key, err)
-			}
+		// for, give them a poll period to take it (see yieldForLocked).
+		if err := c.sleep(ctx, yield); err != nil {
+			return nil, fmt.Errorf("lock: acquire %q: %w", key, err)
 		}
+		now = time.Time{}
 	}
 	for {
 		if err := ctx.Err(); err != nil {
@@ -75,7 +79,8 @@ func (c *Client) acquire(ctx context.Context, name string, opts []AcquireOption,
 		var cur *backend.Record
 		if write {
 			req.ExpectVersion = expect
-			sentAt := c.stamp(&req.Record)
+			sentAt := c.stampAt(&req.Record, now)
+			now = time.Time{} // later writes read the clock anew
 			got, err := c.store.Acquire(ctx, req)
 			answered := c.now()
 			c.noteRoundTrip(answered.sub(sentAt), err)
@@ -183,11 +188,27 @@ func (c *Client) giveBack(ctx context.Context, rec backend.Record) {
 	_, _ = c.store.Update(ctx, next, rec.Version)
 }
 
+// start begins an Acquire of key at now with one look at the client's
+// state: alreadyHeld, and for an Acquire that waits, how long to hold back
+// first so that waiters get their turn (fair.go).
+func (c *Client) start(key backend.Key, a *acquireConfig, wait bool, now instant) (*Lock, time.Duration, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if l, err := c.alreadyHeldLocked(key, a); l != nil || err != nil || !wait {
+		return l, 0, err
+	}
+	return nil, c.yieldForLocked(key, now), nil
+}
+
 // alreadyHeld handles a key this client holds: the same Lock back when
 // Reentrant, ErrAlreadyHeld otherwise. Both nil: not held here.
 func (c *Client) alreadyHeld(key backend.Key, a *acquireConfig) (*Lock, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	return c.alreadyHeldLocked(key, a)
+}
+
+func (c *Client) alreadyHeldLocked(key backend.Key, a *acquireConfig) (*Lock, error) {
 	if c.closed {
 		return nil, ErrClosed
 	}

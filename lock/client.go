@@ -30,9 +30,9 @@ type Client struct {
 	mu       sync.Mutex
 	closed   bool
 	held     map[backend.Key]*Lock
-	seen     *observations           // remembered across Acquire calls
-	handOffs map[backend.Key]handOff // keys this client released (fair.go)
-	rtt      atomic.Int64            // average store write round trip, ns (fair.go)
+	seen     *observations            // remembered across Acquire calls
+	handOffs map[backend.Key]*handOff // keys this client released (fair.go)
+	rtt      atomic.Int64             // average store write round trip, ns (fair.go)
 
 	callbacks sync.WaitGroup
 }

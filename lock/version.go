@@ -1,6 +1,8 @@
 package lock
 
 import (
+	"time"
+
 	"github.com/leaselock/leaselock/backend"
 	"github.com/leaselock/leaselock/internal/wallclock"
 )
@@ -10,8 +12,14 @@ import (
 // the Java client's random UUIDs are the same shape. It returns the
 // instant of the clock reading, the write's send time: one reading serves
 // both.
-func (c *Client) stamp(rec *backend.Record) instant {
-	now := c.clk.Now()
+func (c *Client) stamp(rec *backend.Record) instant { return c.stampAt(rec, time.Time{}) }
+
+// stampAt is stamp with a clock reading taken earlier, before the write
+// is sent; zero: read the clock now.
+func (c *Client) stampAt(rec *backend.Record, now time.Time) instant {
+	if now.IsZero() {
+		now = c.clk.Now()
+	}
 	rec.Version = wallclock.NewVersion(now)
 	return c.instantOf(now)
 }
