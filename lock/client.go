@@ -128,11 +128,19 @@ func (c *Client) track(l *Lock) error {
 	return nil
 }
 
-// forget drops an ended lock, from the client and its scheduler.
-func (c *Client) forget(l *Lock) {
+// forget drops an ended lock, from the client and its scheduler. A
+// released lock leaves a note for the hand-off of its key (fair.go).
+func (c *Client) forget(l *Lock, released bool) {
+	var now instant
+	if released {
+		now = c.now()
+	}
 	c.mu.Lock()
 	if c.held[l.key] == l {
 		delete(c.held, l.key)
+	}
+	if released {
+		c.releasedLocked(l.key, l.contended, now)
 	}
 	c.mu.Unlock()
 	c.sched.remove(l)

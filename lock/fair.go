@@ -69,15 +69,6 @@ type handOff struct {
 	streak      int     // immediate re-acquisitions in a row
 }
 
-// released notes that this client released key; contended says another
-// owner held the key while this lock's Acquire waited.
-func (c *Client) released(key backend.Key, contended bool) {
-	now := c.now()
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.releasedLocked(key, contended, now)
-}
-
 // releasedLocked notes that this client released key at now; contended
 // says another owner held the key while this lock's Acquire waited.
 // Callers hold c.mu.

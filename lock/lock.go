@@ -195,7 +195,7 @@ func (l *Lock) end(reason Reason, err error) bool {
 	cancel, done, cancelWrite := l.cancel, l.done, l.writeCancel
 	l.mu.Unlock()
 
-	l.c.forget(l)
+	l.c.forget(l, reason == 0)
 	l.c.observeEnded(l, reason, err)
 	if cancelWrite != nil {
 		cancelWrite(err)
@@ -299,6 +299,11 @@ func (l *Lock) endWrite() {
 func (l *Lock) whileHeld(ctx context.Context) (context.Context, context.CancelCauseFunc) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	return l.whileHeldLocked(ctx)
+}
+
+// whileHeldLocked is whileHeld for callers that hold l.mu.
+func (l *Lock) whileHeldLocked(ctx context.Context) (context.Context, context.CancelCauseFunc) {
 	if l.writeCancel != nil || (l.ctx != nil && ctx == l.ctx) || heldBy(ctx) == l {
 		return ctx, nil // already so: a nested write, the lock's Context, or a background heartbeat
 	}

@@ -118,34 +118,35 @@ func (c *Client) releaseRecord(ctx context.Context, l *Lock, r release) error {
 		return err
 	}
 	cur := l.recordLocked()
+	next := cur // the record marked released, unless the release is a plain delete
+	next.Released = true
+	if r.data != nil {
+		next.Data = *r.data
+	}
+	if !r.del || r.commit {
+		sentAt := c.stamp(&next)
+		if !r.del {
+			l.pending.add(next.Version, sentAt) // a retry must recognise it if it lands
+		}
+	}
+	ctx, cancel := l.whileHeldLocked(ctx)
 	l.mu.Unlock()
-
-	ctx, cancel := l.whileHeld(ctx)
 	defer l.doneWriting(cancel)
 	var s settled
 	switch {
 	case r.del && !r.commit:
 		s = c.deleteRecord(ctx, cur)
-	default:
-		next := cur
-		next.Released = true
-		if r.data != nil {
-			next.Data = *r.data
-		}
-		sentAt := c.stamp(&next)
-		var err error
-		if r.commit {
-			err = c.store.(backend.ReleaseCommitter).CommitRelease(ctx, backend.CommitReleaseRequest{
-				Record: next, ExpectVersion: cur.Version, Delete: r.del, Ops: r.ops})
-		} else {
-			_, err = c.store.Update(ctx, next, cur.Version)
-		}
+	case r.commit:
+		err := c.store.(backend.ReleaseCommitter).CommitRelease(ctx, backend.CommitReleaseRequest{
+			Record: next, ExpectVersion: cur.Version, Delete: r.del, Ops: r.ops})
 		if r.del {
 			s = c.settleDelete(ctx, cur.Key, err)
 		} else {
-			l.addPending(next.Version, sentAt) // a retry must recognise it if it lands
 			s = c.settle(ctx, l.key, next.Version, err)
 		}
+	default:
+		_, err := c.store.Update(ctx, next, cur.Version)
+		s = c.settle(ctx, l.key, next.Version, err)
 	}
 	switch {
 	case s.outcome == applied:
@@ -157,7 +158,6 @@ func (c *Client) releaseRecord(ctx context.Context, l *Lock, r release) error {
 		if c.debugOn() {
 			c.log.DebugContext(ctx, "leaselock: released", "key", l.key.String(), "token", l.token)
 		}
-		c.released(l.key, l.contended)
 		return nil
 	case s.outcome == refused && s.current != nil && s.current.Version == cur.Version:
 		if err := l.Err(); err != nil {
