@@ -95,7 +95,7 @@ func (c *Client) acquire(ctx context.Context, name string, opts []AcquireOption,
 					answered = c.now() // settled by the store's answer and, maybe, reads
 				}
 				if answered.sub(sentAt) < c.cfg.localLease(c.cfg.lease) {
-					return c.adopt(ctx, a, rec, sentAt, contended)
+					return c.adopt(ctx, a, &rec, sentAt, contended)
 				}
 				// The answer came after the lease it won had ended: another
 				// client may hold the key by now. Hand it back if it is
@@ -244,7 +244,7 @@ func (c *Client) retryable(ctx context.Context, key backend.Key, err error, wait
 }
 
 // adopt turns an acquired record into a held Lock and starts heartbeating.
-func (c *Client) adopt(ctx context.Context, a *acquireConfig, rec backend.Record, sentAt instant, contended bool) (*Lock, error) {
+func (c *Client) adopt(ctx context.Context, a *acquireConfig, rec *backend.Record, sentAt instant, contended bool) (*Lock, error) {
 	l := newLock(ctx, c, a, rec, sentAt)
 	l.contended = contended
 	if err := c.track(l); err != nil {

@@ -73,7 +73,7 @@ type Lock struct {
 // request-scoped loggers) for the work run under the lock, but not its
 // cancellation: a lock outlives the Acquire call, and its Context ends
 // only when the lock does.
-func newLock(ctx context.Context, c *Client, a *acquireConfig, rec backend.Record, sentAt instant) *Lock {
+func newLock(ctx context.Context, c *Client, a *acquireConfig, rec *backend.Record, sentAt instant) *Lock {
 	l := &Lock{c: c, key: rec.Key, token: rec.Token, opts: a.forLock(sentAt), version: rec.Version,
 		data: rec.Data, attrs: rec.Attributes, renewedAt: sentAt, slot: slot{index: -1, ready: -1}}
 	l.values.parent = c.lockParent(ctx)
