@@ -307,6 +307,11 @@ func (l *Lock) whileHeldLocked(ctx context.Context) (context.Context, context.Ca
 	if l.writeCancel != nil || (l.ctx != nil && ctx == l.ctx) || heldBy(ctx) == l {
 		return ctx, nil // already so: a nested write, the lock's Context, or a background heartbeat
 	}
+	if ctx == context.Background() && l.values.parent == context.Background() {
+		// The lock's own heartbeat context is just that: no values, and
+		// only the lock's end ends it. No allocation for the commonest case.
+		return &l.beatCtx, nil
+	}
 	if ctx.Done() == nil {
 		return &heldContext{values: ctx, l: l}, nil // only the lock's end can end it: no cancel needed
 	}

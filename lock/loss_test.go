@@ -182,32 +182,38 @@ func TestUnknownDeleteThenTakenIsNotASteal(t *testing.T) {
 // also under a context that is never cancelled, whose values the write
 // still carries.
 func TestReleaseEndsWithItsLease(t *testing.T) {
-	contexts := map[string]func(context.Context) (context.Context, context.CancelFunc){
-		"deadline": func(ctx context.Context) (context.Context, context.CancelFunc) {
-			return context.WithTimeout(ctx, time.Hour)
-		},
-		"never-cancels": func(ctx context.Context) (context.Context, context.CancelFunc) { return ctx, func() {} },
+	tagged := context.WithValue(context.Background(), ctxTag{}, "request-9")
+	cases := map[string]struct {
+		acquire, release context.Context
+		deadline         bool
+	}{
+		"deadline":      {acquire: tagged, release: tagged, deadline: true},
+		"never-cancels": {acquire: context.Background(), release: tagged},
+		"background":    {acquire: context.Background(), release: context.Background()},
 	}
-	for name, releaseCtx := range contexts {
+	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				ctx := context.WithValue(context.Background(), ctxTag{}, "request-9")
 				hook := &hookStore{Store: memstore.New()}
 				c := newClient(t, hook, "alice")
-				l, err := c.Acquire(ctx, "k")
+				l, err := c.Acquire(tc.acquire, "k")
 				require.NoError(t, err)
 
 				hook.hangReleases.Store(true)
 				start := time.Now()
-				rctx, cancel := releaseCtx(ctx)
-				defer cancel()
+				rctx := tc.release
+				if tc.deadline {
+					var cancel context.CancelFunc
+					rctx, cancel = context.WithTimeout(rctx, time.Hour)
+					defer cancel()
+				}
 				err = l.Release(rctx)
 				require.Less(t, time.Since(start), lock.DefaultLeaseDuration, "Release ended with the lease")
 				require.ErrorIs(t, err, lock.ErrExpired, "the lock ended; Release says how")
 				var lost *lock.LostError
 				require.ErrorAs(t, err, &lost)
 				require.Equal(t, err, l.Err(), "Release returns the lock's own error")
-				require.Equal(t, "request-9", hook.hungWith.Load(), "the write carried the caller's values")
+				require.Equal(t, tc.release.Value(ctxTag{}), hook.hungWith.Load(), "the write carried the caller's values")
 				hook.hangReleases.Store(false)
 			})
 		})
