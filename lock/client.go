@@ -129,18 +129,18 @@ func (c *Client) track(l *Lock) error {
 }
 
 // forget drops an ended lock, from the client and its scheduler. A
-// released lock leaves a note for the hand-off of its key (fair.go).
-func (c *Client) forget(l *Lock, released bool) {
-	var now instant
-	if released {
-		now = c.now()
+// lock released at releasedAt (zero: now) leaves a note for the hand-off
+// of its key (fair.go).
+func (c *Client) forget(l *Lock, released bool, releasedAt instant) {
+	if released && releasedAt == 0 {
+		releasedAt = c.now()
 	}
 	c.mu.Lock()
 	if c.held[l.key] == l {
 		delete(c.held, l.key)
 	}
 	if released {
-		c.releasedLocked(l.key, l.contended, now)
+		c.releasedLocked(l.key, l.contended, releasedAt)
 	}
 	c.mu.Unlock()
 	c.sched.remove(l)

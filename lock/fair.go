@@ -64,7 +64,7 @@ func (c *Client) noteRoundTrip(d time.Duration, err error) {
 // handOff is what a client remembers of a key it released; the map holds
 // pointers, so that each release and acquire updates it in place.
 type handOff struct {
-	releasedAt  instant
+	releasedAt  instant // when the release's answer came (see releaseRecord)
 	contendedAt instant // last time another owner held it while we waited; zero: never
 	streak      int     // immediate re-acquisitions in a row
 }
@@ -105,7 +105,7 @@ func (c *Client) yieldForLocked(key backend.Key, now instant) time.Duration {
 	if h == nil {
 		return 0
 	}
-	since := now.sub(h.releasedAt)
+	since := max(0, now.sub(h.releasedAt)) // the release's date may be estimated a little late
 	if since >= c.cfg.poll {
 		delete(c.handOffs, key) // not an immediate re-acquisition
 		return 0

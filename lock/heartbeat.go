@@ -121,7 +121,7 @@ func (c *Client) renew(ctx context.Context, l *Lock, data *[]byte) error {
 		// release ends the lock; a heartbeat is adopted and written over.
 		if sentAt, ours := l.pendingSentAt(s.current); ours {
 			if s.current.Released {
-				l.endReleased()
+				l.endReleased(0)
 				return ErrReleased
 			}
 			if attempt < 2 {
@@ -132,7 +132,7 @@ func (c *Client) renew(ctx context.Context, l *Lock, data *[]byte) error {
 		// A release of ours with an unknown outcome landed, and the key
 		// changed hands through it.
 		if l.ownReleaseLanded(s.current, false) {
-			l.endReleased()
+			l.endReleased(0)
 			return ErrReleased
 		}
 		return c.stolen(l, s.current, nil)

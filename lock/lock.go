@@ -177,13 +177,18 @@ func (l *Lock) recordLocked() backend.Record {
 // held reports whether the lock is still held; callers hold l.mu.
 func (l *Lock) heldLocked() bool { return !l.ended.Load() }
 
-// endReleased ends the lock as released by this client.
-func (l *Lock) endReleased() bool { return l.end(0, ErrReleased) }
+// endReleased ends the lock as released by this client. answered is
+// when the release's answer came, where its key's hand-off starts
+// (fair.go); zero: now.
+func (l *Lock) endReleased(answered instant) bool { return l.finish(0, ErrReleased, answered) }
 
-// end moves the lock out of held, once, and reports it everywhere: reason
-// is the loss (Stolen, Expired), or zero for a release. It returns false if
-// the lock had already ended.
-func (l *Lock) end(reason Reason, err error) bool {
+// end ends the lock as lost: reason is Stolen or Expired.
+func (l *Lock) end(reason Reason, err error) bool { return l.finish(reason, err, 0) }
+
+// finish moves the lock out of held, once, and reports it everywhere:
+// reason is the loss, or zero for a release answered at answered. It
+// returns false if the lock had already ended.
+func (l *Lock) finish(reason Reason, err error, answered instant) bool {
 	l.mu.Lock()
 	if l.ended.Load() {
 		l.mu.Unlock()
@@ -195,7 +200,7 @@ func (l *Lock) end(reason Reason, err error) bool {
 	cancel, done, cancelWrite := l.cancel, l.done, l.writeCancel
 	l.mu.Unlock()
 
-	l.c.forget(l, reason == 0)
+	l.c.forget(l, reason == 0, answered)
 	l.c.observeEnded(l, reason, err)
 	if cancelWrite != nil {
 		cancelWrite(err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/leaselock/leaselock/backend"
 )
@@ -123,8 +124,9 @@ func (c *Client) releaseRecord(ctx context.Context, l *Lock, r release) error {
 	if r.data != nil {
 		next.Data = *r.data
 	}
+	var sentAt instant // the marked record's; a plain delete has none
 	if !r.del || r.commit {
-		sentAt := c.stamp(&next)
+		sentAt = c.stamp(&next)
 		if !r.del {
 			l.pending.add(next.Version, sentAt) // a retry must recognise it if it lands
 		}
@@ -133,11 +135,12 @@ func (c *Client) releaseRecord(ctx context.Context, l *Lock, r release) error {
 	l.mu.Unlock()
 	defer l.doneWriting(cancel)
 	var s settled
+	var err error
 	switch {
 	case r.del && !r.commit:
 		s = c.deleteRecord(ctx, cur)
 	case r.commit:
-		err := c.store.(backend.ReleaseCommitter).CommitRelease(ctx, backend.CommitReleaseRequest{
+		err = c.store.(backend.ReleaseCommitter).CommitRelease(ctx, backend.CommitReleaseRequest{
 			Record: next, ExpectVersion: cur.Version, Delete: r.del, Ops: r.ops})
 		if r.del {
 			s = c.settleDelete(ctx, cur.Key, err)
@@ -145,12 +148,19 @@ func (c *Client) releaseRecord(ctx context.Context, l *Lock, r release) error {
 			s = c.settle(ctx, l.key, next.Version, err)
 		}
 	default:
-		_, err := c.store.Update(ctx, next, cur.Version)
+		_, err = c.store.Update(ctx, next, cur.Version)
 		s = c.settle(ctx, l.key, next.Version, err)
 	}
 	switch {
 	case s.outcome == applied:
-		if !l.endReleased() {
+		// The key's hand-off starts when the answer came: the send time
+		// plus the average round trip, without a clock reading, when the
+		// store answered at once; otherwise now.
+		var answered instant
+		if err == nil && sentAt != 0 {
+			answered = sentAt.add(time.Duration(c.rtt.Load()))
+		}
+		if !l.endReleased(answered) {
 			// The lease ran out while the release was on its way: the
 			// record is released, but the hold had already ended.
 			return l.Err()
@@ -167,7 +177,7 @@ func (c *Client) releaseRecord(ctx context.Context, l *Lock, r release) error {
 	case s.outcome == refused:
 		if at, ours := l.pendingSentAt(s.current); ours {
 			if s.current.Released {
-				l.endReleased() // an earlier release of ours landed
+				l.endReleased(0) // an earlier release of ours landed
 				return l.endErr()
 			}
 			// A heartbeat of ours with an unknown outcome landed: adopt it
@@ -179,7 +189,7 @@ func (c *Client) releaseRecord(ctx context.Context, l *Lock, r release) error {
 			// The key changed hands through this release (or an earlier
 			// one), its answer lost. A definite conflict with no release
 			// of ours in doubt, by contrast, is a steal.
-			l.endReleased()
+			l.endReleased(0)
 			return l.endErr()
 		}
 		return c.stolen(l, s.current, nil)
