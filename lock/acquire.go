@@ -42,7 +42,12 @@ func (c *Client) acquire(ctx context.Context, name string, opts []AcquireOption,
 	if err != nil {
 		return nil, err
 	}
-	if l, err := c.alreadyHeld(key, a); l != nil || err != nil {
+	// One clock reading serves the fair hand-off check and, unless the
+	// Acquire then holds back, the first write: taken before the write is
+	// sent, as the start of its lease must be.
+	now := c.clk.Now()
+	l, yield, err := c.start(key, a, wait, c.instantOf(now))
+	if l != nil || err != nil {
 		return l, err
 	}
 	req := backend.AcquireRequest{
@@ -59,14 +64,13 @@ func (c *Client) acquire(ctx context.Context, name string, opts []AcquireOption,
 		lastToken uint64     // the acquisition last seen holding the key
 		passedBy  int        // hand-offs to others seen while waiting
 	)
-	if wait {
+	if yield > 0 {
 		// Fair hand-off: right after releasing a key others were waiting
-		// for, give them a poll period to take it (see yieldFor).
-		if d := c.yieldFor(key); d > 0 {
-			if err := c.sleep(ctx, d); err != nil {
-				return nil, fmt.Errorf("lock: acquire %q: %w", key, err)
-			}
+		// for, give them a poll period to take it (see yieldForLocked).
+		if err := c.sleep(ctx, yield); err != nil {
+			return nil, fmt.Errorf("lock: acquire %q: %w", key, err)
 		}
+		now = time.Time{}
 	}
 	for {
 		if err := ctx.Err(); err != nil {
@@ -75,10 +79,11 @@ func (c *Client) acquire(ctx context.Context, name string, opts []AcquireOption,
 		var cur *backend.Record
 		if write {
 			req.ExpectVersion = expect
-			sentAt := c.clk.Now()
-			c.stamp(&req.Record, sentAt)
+			sentAt := c.stampAt(&req.Record, now)
+			now = time.Time{} // later writes read the clock anew
 			got, err := c.store.Acquire(ctx, req)
-			c.noteRoundTrip(c.clk.Since(sentAt), err)
+			answered := c.now()
+			c.noteRoundTrip(answered.sub(sentAt), err)
 			s := c.settle(ctx, key, req.Record.Version, err)
 			switch s.outcome {
 			case applied:
@@ -86,8 +91,11 @@ func (c *Client) acquire(ctx context.Context, name string, opts []AcquireOption,
 				if s.current != nil {
 					rec = *s.current
 				}
-				if c.clk.Since(sentAt) < c.cfg.localLease(c.cfg.lease) {
-					return c.adopt(ctx, name, a, rec, sentAt, contended)
+				if err != nil {
+					answered = c.now() // settled by the store's answer and, maybe, reads
+				}
+				if answered.sub(sentAt) < c.cfg.localLease(c.cfg.lease) {
+					return c.adopt(ctx, a, &rec, sentAt, contended)
 				}
 				// The answer came after the lease it won had ended: another
 				// client may hold the key by now. Hand it back if it is
@@ -176,8 +184,20 @@ var errLateAnswer = errors.New("the store answered the acquire after its lease h
 func (c *Client) giveBack(ctx context.Context, rec backend.Record) {
 	next := rec
 	next.Released = true
-	c.stamp(&next, c.clk.Now())
+	c.stamp(&next)
 	_, _ = c.store.Update(ctx, next, rec.Version)
+}
+
+// start begins an Acquire of key at now with one look at the client's
+// state: alreadyHeld, and for an Acquire that waits, how long to hold back
+// first so that waiters get their turn (fair.go).
+func (c *Client) start(key backend.Key, a *acquireConfig, wait bool, now instant) (*Lock, time.Duration, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if l, err := c.alreadyHeldLocked(key, a); l != nil || err != nil || !wait {
+		return l, 0, err
+	}
+	return nil, c.yieldForLocked(key, now), nil
 }
 
 // alreadyHeld handles a key this client holds: the same Lock back when
@@ -185,6 +205,10 @@ func (c *Client) giveBack(ctx context.Context, rec backend.Record) {
 func (c *Client) alreadyHeld(key backend.Key, a *acquireConfig) (*Lock, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	return c.alreadyHeldLocked(key, a)
+}
+
+func (c *Client) alreadyHeldLocked(key backend.Key, a *acquireConfig) (*Lock, error) {
 	if c.closed {
 		return nil, ErrClosed
 	}
@@ -220,18 +244,18 @@ func (c *Client) retryable(ctx context.Context, key backend.Key, err error, wait
 }
 
 // adopt turns an acquired record into a held Lock and starts heartbeating.
-func (c *Client) adopt(ctx context.Context, name string, a *acquireConfig, rec backend.Record, sentAt time.Time, contended bool) (*Lock, error) {
-	l := newLock(ctx, c, name, a, rec, sentAt)
+func (c *Client) adopt(ctx context.Context, a *acquireConfig, rec *backend.Record, sentAt instant, contended bool) (*Lock, error) {
+	l := newLock(ctx, c, a, rec, sentAt)
 	l.contended = contended
 	if err := c.track(l); err != nil {
 		// Closed while we acquired: give the key back rather than leak it.
-		_ = c.releaseRecord(context.WithoutCancel(ctx), l, release{del: a.deleteOnRel || c.deletes})
+		_ = c.releaseRecord(context.WithoutCancel(ctx), l, release{del: a.held.deleteOnRel || c.deletes})
 		return nil, err
 	}
 	c.observeHeld(ctx, l)
 	if c.debugOn() {
 		c.log.DebugContext(ctx, "leaselock: acquired", "key", rec.Key.String(), "token", rec.Token)
 	}
-	c.sched.add(l)
+	c.sched.add(l, sentAt, 0)
 	return l, nil
 }

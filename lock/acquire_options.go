@@ -14,21 +14,46 @@ import (
 type AcquireOption func(*acquireConfig)
 
 type acquireConfig struct {
+	held           heldOptions
 	sortKey        string
 	data           []byte
 	keepData       bool
 	attrs          map[string]string
 	additional     time.Duration
 	waitLimited    bool
-	deleteOnRel    bool
 	mustExist      bool
 	reentrant      bool
-	work           context.Context
 	maxHold        time.Duration
-	onLost         func(*Lock, error)
-	onDanger       func(*Lock)
-	safeTime       time.Duration
 	dangerRequired bool
+}
+
+// heldOptions are the acquire options a lock goes on using once held. A
+// lock keeps its own copy only when one of them is set, not the whole
+// acquireConfig: a client may hold a million locks.
+type heldOptions struct {
+	work        context.Context // HeartbeatWhile
+	onLost      func(*Lock, error)
+	onDanger    func(*Lock)
+	safeTime    time.Duration
+	heldUntil   instant // MaxHold's end (zero: none); set in a lock's own copy
+	deleteOnRel bool
+}
+
+// noHeldOptions is shared by every lock acquired without held options.
+var noHeldOptions heldOptions
+
+// forLock returns the held options for a lock acquired with a by a write
+// sent at sentAt.
+func (a *acquireConfig) forLock(sentAt instant) *heldOptions {
+	h := &a.held
+	if h.work == nil && h.onLost == nil && h.onDanger == nil && !h.deleteOnRel && a.maxHold == 0 {
+		return &noHeldOptions
+	}
+	own := *h
+	if a.maxHold > 0 {
+		own.heldUntil = sentAt.add(a.maxHold)
+	}
+	return &own
 }
 
 // WithData stores data on the lock record (Java's withData).
@@ -60,7 +85,7 @@ func AdditionalWait(d time.Duration) AcquireOption {
 // default). The fencing counter is then lost: the next acquisition starts
 // again at token 1. Prefer the default unless the table must not keep one
 // record per key ever used.
-func DeleteOnRelease() AcquireOption { return func(a *acquireConfig) { a.deleteOnRel = true } }
+func DeleteOnRelease() AcquireOption { return func(a *acquireConfig) { a.held.deleteOnRel = true } }
 
 // OnlyIfExists acquires only a key whose record already exists (released or
 // expired), never creating one (Java's acquireOnlyIfLockAlreadyExists).
@@ -75,7 +100,7 @@ func Reentrant() AcquireOption { return func(a *acquireConfig) { a.reentrant = t
 // longer renewed, so a hung worker cannot keep a key forever. The lease then
 // lapses and the lock is reported Expired.
 func HeartbeatWhile(ctx context.Context) AcquireOption {
-	return func(a *acquireConfig) { a.work = ctx }
+	return func(a *acquireConfig) { a.held.work = ctx }
 }
 
 // MaxHold stops heartbeats d after acquisition; the lease then lapses.
@@ -84,14 +109,14 @@ func MaxHold(d time.Duration) AcquireOption { return func(a *acquireConfig) { a.
 // OnLost runs fn once, on its own goroutine, if the lock is stolen or
 // expires. err is the *LostError that Err also returns.
 func OnLost(fn func(l *Lock, err error)) AcquireOption {
-	return func(a *acquireConfig) { a.onLost = fn }
+	return func(a *acquireConfig) { a.held.onLost = fn }
 }
 
 // OnDanger runs fn once, on its own goroutine, when safeTime has passed
 // since the lease was last renewed (Java's session monitor). Pick safeTime
 // below the lease so there is time left to stop work.
 func OnDanger(safeTime time.Duration, fn func(l *Lock)) AcquireOption {
-	return func(a *acquireConfig) { a.safeTime, a.onDanger, a.dangerRequired = safeTime, fn, true }
+	return func(a *acquireConfig) { a.held.safeTime, a.held.onDanger, a.dangerRequired = safeTime, fn, true }
 }
 
 // noAcquireOptions is the configuration of every acquire without options,
@@ -117,8 +142,8 @@ func newAcquireConfig(c *config, opts []AcquireOption) (*acquireConfig, error) {
 		return a, bad("additional wait %v is negative", a.additional)
 	case a.maxHold < 0:
 		return a, bad("max hold %v is negative", a.maxHold)
-	case a.dangerRequired && (a.onDanger == nil || a.safeTime <= 0 || a.safeTime >= c.lease):
-		return a, bad("OnDanger needs a callback and a safe time in (0, lease %v), got %v", c.lease, a.safeTime)
+	case a.dangerRequired && (a.held.onDanger == nil || a.held.safeTime <= 0 || a.held.safeTime >= c.lease):
+		return a, bad("OnDanger needs a callback and a safe time in (0, lease %v), got %v", c.lease, a.held.safeTime)
 	}
 	for name, value := range a.attrs {
 		switch {

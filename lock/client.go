@@ -20,6 +20,7 @@ type Client struct {
 	store backend.Store
 	cfg   config
 	clk   clock.Clock
+	epoch time.Time // instants count from here (monotime.go)
 	log   *slog.Logger
 	sched *scheduler
 
@@ -29,9 +30,9 @@ type Client struct {
 	mu       sync.Mutex
 	closed   bool
 	held     map[backend.Key]*Lock
-	seen     *observations           // remembered across Acquire calls
-	handOffs map[backend.Key]handOff // keys this client released (fair.go)
-	rtt      atomic.Int64            // average store write round trip, ns (fair.go)
+	seen     *observations            // remembered across Acquire calls
+	handOffs map[backend.Key]*handOff // keys this client released (fair.go)
+	rtt      atomic.Int64             // average store write round trip, ns (fair.go)
 
 	callbacks sync.WaitGroup
 }
@@ -48,6 +49,7 @@ func New(store backend.Store, opts ...Option) (*Client, error) {
 		return nil, err
 	}
 	c := &Client{store: store, cfg: cfg, clk: cfg.clk, log: cfg.log, closing: make(chan struct{}),
+		epoch:   cfg.clk.Now().Add(-time.Nanosecond), // so that no instant is zero
 		deletes: releasesByDelete(store),
 		held:    map[backend.Key]*Lock{}, seen: newObservations()}
 	c.store = c.observeStore(store)
@@ -126,11 +128,19 @@ func (c *Client) track(l *Lock) error {
 	return nil
 }
 
-// forget drops an ended lock, from the client and its scheduler.
-func (c *Client) forget(l *Lock) {
+// forget drops an ended lock, from the client and its scheduler. A
+// lock released at releasedAt (zero: now) leaves a note for the hand-off
+// of its key (fair.go).
+func (c *Client) forget(l *Lock, released bool, releasedAt instant) {
+	if released && releasedAt == 0 {
+		releasedAt = c.now()
+	}
 	c.mu.Lock()
 	if c.held[l.key] == l {
 		delete(c.held, l.key)
+	}
+	if released {
+		c.releasedLocked(l.key, l.contended, releasedAt)
 	}
 	c.mu.Unlock()
 	c.sched.remove(l)

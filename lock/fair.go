@@ -61,64 +61,62 @@ func (c *Client) noteRoundTrip(d time.Duration, err error) {
 	}
 }
 
-// handOff is what a client remembers of a key it released.
+// handOff is what a client remembers of a key it released; the map holds
+// pointers, so that each release and acquire updates it in place.
 type handOff struct {
-	releasedAt  time.Time
-	contendedAt time.Time // last time another owner held it while we waited
-	streak      int       // immediate re-acquisitions in a row
+	releasedAt  instant // when the release's answer came (see releaseRecord)
+	contendedAt instant // last time another owner held it while we waited; zero: never
+	streak      int     // immediate re-acquisitions in a row
 }
 
-// released notes that this client released key; contended says another
-// owner held the key while this lock's Acquire waited.
-func (c *Client) released(key backend.Key, contended bool) {
-	now := c.clk.Now()
-	c.mu.Lock()
-	defer c.mu.Unlock()
+// releasedLocked notes that this client released key at now; contended
+// says another owner held the key while this lock's Acquire waited.
+// Callers hold c.mu.
+func (c *Client) releasedLocked(key backend.Key, contended bool, now instant) {
 	if c.handOffs == nil {
-		c.handOffs = map[backend.Key]handOff{}
+		c.handOffs = map[backend.Key]*handOff{}
 	}
-	h, ok := c.handOffs[key]
-	if !ok && len(c.handOffs) >= maxYields {
-		for k, old := range c.handOffs {
-			if now.Sub(old.releasedAt) >= c.cfg.lease {
-				delete(c.handOffs, k)
+	h := c.handOffs[key]
+	if h == nil {
+		if len(c.handOffs) >= maxYields {
+			for k, old := range c.handOffs {
+				if now.sub(old.releasedAt) >= c.cfg.lease {
+					delete(c.handOffs, k)
+				}
+			}
+			if len(c.handOffs) >= maxYields {
+				clear(c.handOffs)
 			}
 		}
-		if len(c.handOffs) >= maxYields {
-			clear(c.handOffs)
-		}
+		h = new(handOff)
+		c.handOffs[key] = h
 	}
 	h.releasedAt = now
 	if contended {
 		h.contendedAt = now
 	}
-	c.handOffs[key] = h
 }
 
-// yieldFor returns how long an Acquire of key should hold back so that
-// waiters get their turn (see the package comment above).
-func (c *Client) yieldFor(key backend.Key) time.Duration {
-	now := c.clk.Now()
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	h, ok := c.handOffs[key]
-	if !ok {
+// yieldForLocked returns how long an Acquire of key starting at now
+// should hold back so that waiters get their turn (see the package comment
+// above). Callers hold c.mu.
+func (c *Client) yieldForLocked(key backend.Key, now instant) time.Duration {
+	h := c.handOffs[key]
+	if h == nil {
 		return 0
 	}
-	since := now.Sub(h.releasedAt)
+	since := max(0, now.sub(h.releasedAt)) // the release's date may be estimated a little late
 	if since >= c.cfg.poll {
 		delete(c.handOffs, key) // not an immediate re-acquisition
 		return 0
 	}
-	if !h.contendedAt.IsZero() && now.Sub(h.contendedAt) < c.cfg.lease {
+	if h.contendedAt != 0 && now.sub(h.contendedAt) < c.cfg.lease {
 		return max(0, c.cfg.poll/2-since)
 	}
 	if h.streak++; h.streak < maxStreak {
-		c.handOffs[key] = h
 		return 0
 	}
 	h.streak = 0
-	c.handOffs[key] = h
 	pause := min(c.cfg.poll/10, pauseTrips*time.Duration(c.rtt.Load()))
 	if pause < minPause {
 		return 0

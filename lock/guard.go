@@ -39,7 +39,7 @@ func (l *Lock) writeGuarded(ctx context.Context, ops any) error {
 	if l.ownReleaseLanded(nil, false) {
 		// A release of ours whose outcome was unknown landed: the lock
 		// was released, not stolen; the write was not committed.
-		l.endReleased()
+		l.endReleased(0)
 		return fmt.Errorf("lock: guarded write on %q: the lock was released: %w", l.key, err)
 	}
 	return l.c.stolen(l, nil, err)

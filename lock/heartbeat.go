@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/leaselock/leaselock/backend"
 )
@@ -43,8 +42,8 @@ func (l *Lock) Heartbeat(ctx context.Context, opts ...HeartbeatOption) error {
 // backgroundBeat is one scheduled heartbeat, run by a worker.
 func (c *Client) backgroundBeat(l *Lock) {
 	l.mu.Lock()
-	held, until := l.heldLocked(), l.heldUntil
-	l.beatDue = time.Time{}
+	held, until := l.heldLocked(), l.opts.heldUntil
+	l.beatDue = 0
 	l.mu.Unlock()
 	if !held {
 		return
@@ -53,7 +52,7 @@ func (c *Client) backgroundBeat(l *Lock) {
 		l.setStopCause(fmt.Errorf("work context ended: %w", context.Cause(w)))
 		return // no more heartbeats: the lease lapses and the lock expires
 	}
-	if !until.IsZero() && !c.clk.Now().Before(until) {
+	if until != 0 && c.now() >= until {
 		l.setStopCause(errors.New("MaxHold reached"))
 		return
 	}
@@ -63,12 +62,12 @@ func (c *Client) backgroundBeat(l *Lock) {
 	// The period runs from this beat's start, so a slow write does not
 	// stretch it: a write that took longer than a period is followed by
 	// the next one at once.
-	start := c.clk.Now()
-	err := c.beat(l.Context(), l, nil)
-	next := start.Add(c.sched.jitter(c.cfg.heartbeat))
+	start := c.now()
+	err := c.beat(&l.beatCtx, l, nil)
+	next := start.add(c.sched.jitter(c.cfg.heartbeat))
 	if err != nil {
 		l.setStopCause(err)
-		next = c.clk.Now().Add(c.sched.jitter(c.cfg.heartbeat / 4)) // renew sooner after a failure
+		next = c.now().add(c.sched.jitter(c.cfg.heartbeat / 4)) // renew sooner after a failure
 	}
 	c.sched.beatDone(l, next)
 }
@@ -90,21 +89,20 @@ func (c *Client) renew(ctx context.Context, l *Lock, data *[]byte) error {
 			l.mu.Unlock()
 			return err // invariant 5: an ended lock is never renewed
 		}
-		cur := l.rec.Clone()
+		cur := l.recordLocked()
 		l.mu.Unlock()
 
 		next := cur
 		if data != nil {
 			next.Data = *data
 		}
-		sentAt := c.clk.Now()
-		c.stamp(&next, sentAt)
+		sentAt := c.stamp(&next)
 		l.addPending(next.Version, sentAt)
 		l.setBeatSent(sentAt)
 		got, err := c.store.Update(ctx, next, cur.Version)
-		c.noteRoundTrip(c.clk.Since(sentAt), err)
+		c.noteRoundTrip(c.now().sub(sentAt), err)
 		s := c.settle(ctx, l.key, next.Version, err)
-		l.setBeatSent(time.Time{})
+		l.setBeatSent(0)
 		switch s.outcome {
 		case applied:
 			if s.current != nil {
@@ -123,7 +121,7 @@ func (c *Client) renew(ctx context.Context, l *Lock, data *[]byte) error {
 		// release ends the lock; a heartbeat is adopted and written over.
 		if sentAt, ours := l.pendingSentAt(s.current); ours {
 			if s.current.Released {
-				l.endReleased()
+				l.endReleased(0)
 				return ErrReleased
 			}
 			if attempt < 2 {
@@ -134,7 +132,7 @@ func (c *Client) renew(ctx context.Context, l *Lock, data *[]byte) error {
 		// A release of ours with an unknown outcome landed, and the key
 		// changed hands through it.
 		if l.ownReleaseLanded(s.current, false) {
-			l.endReleased()
+			l.endReleased(0)
 			return ErrReleased
 		}
 		return c.stolen(l, s.current, nil)
@@ -142,7 +140,7 @@ func (c *Client) renew(ctx context.Context, l *Lock, data *[]byte) error {
 }
 
 // renewed records a successful write and schedules the new lease's events.
-func (c *Client) renewed(l *Lock, rec backend.Record, sentAt time.Time) {
+func (c *Client) renewed(l *Lock, rec backend.Record, sentAt instant) {
 	if at, gen, held := l.renewed(rec, sentAt); held {
 		c.sched.renewed(l, at, gen)
 	}
@@ -171,7 +169,7 @@ func (c *Client) leaseEvent(l *Lock, gen uint64, expire bool) {
 	}
 	var cause error
 	if current && expire {
-		cause = l.expiryCauseLocked(c.clk.Now())
+		cause = l.expiryCauseLocked(c.now())
 	}
 	l.mu.Unlock()
 	switch {
@@ -203,12 +201,12 @@ func (c *Client) releaseLapsed(l *Lock) {
 	}
 	defer l.endWrite()
 	l.mu.Lock()
-	cur := l.rec.Clone()
+	cur := l.recordLocked()
 	l.mu.Unlock()
 	for range 3 {
 		next := cur
 		next.Released = true
-		c.stamp(&next, c.clk.Now())
+		c.stamp(&next)
 		_, err := c.store.Update(ctx, next, cur.Version)
 		if err == nil {
 			c.log.DebugContext(l.valuesCtx(), "leaselock: released lapsed lease", "key", l.key.String())

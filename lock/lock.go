@@ -4,65 +4,80 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/leaselock/leaselock/backend"
 )
 
 // Lock is one held lease. Its methods are safe for concurrent use.
+//
+// A client may hold a million locks, so a Lock is kept small: times are
+// instants (monotime.go), the context, its Done channel and a channel for
+// writes waiting their turn are made only when needed, and options are
+// shared by every lock acquired without them.
 type Lock struct {
-	c     *Client
-	key   backend.Key
-	name  string // key as the caller spelled it, for errors
-	token uint64
-	// contended: another owner held the key while this lock's Acquire
-	// waited; its release then yields the key to waiters (fair.go).
-	contended bool
-	opts      *acquireConfig // read-only; shared by every lock acquired without options
-	values    valuesOnly     // its Context's parent: the acquiring context's values (lock_context.go)
-
-	// writing is a one-slot semaphore that serialises this lock's store
-	// writes (heartbeat, release, data change): each write's expected
-	// version is the previous write's. A channel, not a mutex, so a caller
-	// waiting behind a slow write can give up when its context ends.
-	writing chan struct{}
+	c      *Client
+	key    backend.Key
+	token  uint64
+	opts   *heldOptions // read-only; shared by every lock acquired without them
+	values valuesOnly   // its Context's parent: the acquiring context's values (lock_context.go)
+	// beatCtx is the context of its background heartbeats: the acquiring
+	// context's values, ended by the lock's end. Set once, like the above.
+	beatCtx heldContext
 
 	mu sync.Mutex
-	// ctx and done are made on first use (Context, Done, a background
-	// heartbeat, a waiter): most locks of a busy client never need them.
+	// ctx and done are made on first use (Context, Done, a waiter, a
+	// network store's write): most locks of a busy client never need them.
 	ctx         context.Context
 	cancel      context.CancelCauseFunc
 	done        chan struct{}
 	writeCancel context.CancelCauseFunc // the write in flight, cancelled if the lock ends
-	rec         backend.Record          // as last written by us
-	renewedAt   time.Time               // local time just BEFORE sending the write that renewed the lease
-	gen         uint64                  // bumps on every renewal; stale timer events are ignored
-	ended       bool                    // released or lost; reason says which loss
-	reason      Reason                  // for a loss: Stolen or Expired
-	err         error
-	dangerSent  bool
-	heldUntil   time.Time     // zero: no MaxHold
-	stopCause   error         // why the last heartbeat failed or stopped
-	pending     pendingWrites // versions we wrote with unknown outcome, and when
-	slot        slot          // place in the client's scheduler; guarded by its mutex
+	// writeFreed is closed when the write slot (writing) frees; made by
+	// the first write that waits for it.
+	writeFreed chan struct{}
+	// The record as last written by us, less what every write of the
+	// lock repeats (key, owner, token, lease): see recordLocked.
+	version   string
+	data      []byte
+	attrs     map[string]string
+	renewedAt instant       // local time just BEFORE sending the write that renewed the lease
+	gen       uint64        // bumps on every renewal; stale timer events are ignored
+	err       error         // nil while held; then ErrReleased or a *LostError
+	stopCause error         // why the last heartbeat failed or stopped
+	pending   pendingWrites // versions we wrote with unknown outcome, and when
+	slot      slot          // place in the client's scheduler; guarded by its mutex
+	beatDue   instant       // a background heartbeat waits for a worker since then
+	beatSent  instant       // a heartbeat write is in flight since then
+	// writing is the write slot: it serialises this lock's store writes
+	// (heartbeat, release, data change), so that each write's expected
+	// version is the previous write's. A flag and a channel made on
+	// demand, not a mutex, so a caller waiting behind a slow write can
+	// give up when its context ends.
+	writing    bool
+	dangerSent bool
 	// releaseUnsure: a release of ours (mark or delete) may have landed
 	// without our knowing; see ownReleaseLanded.
 	releaseUnsure bool
-	beatDue       time.Time // a background heartbeat waits for a worker since then
-	beatSent      time.Time // a heartbeat write is in flight since then
+	// contended: another owner held the key while this lock's Acquire
+	// waited; its release then yields the key to waiters (fair.go). Set
+	// before the lock is shared.
+	contended bool
+	// ended: released or lost; err says which. Set under mu, read
+	// without it too (heldContext.Err, asked by the store on every call).
+	ended atomic.Bool
 }
 
-// newLock builds the Lock of an acquisition made under ctx. Its Context
-// keeps ctx's values (trace IDs, request-scoped loggers) for the work run
-// under the lock, but not its cancellation: a lock outlives the Acquire
-// call, and its Context ends only when the lock does.
-func newLock(ctx context.Context, c *Client, name string, a *acquireConfig, rec backend.Record, sentAt time.Time) *Lock {
-	l := &Lock{c: c, key: rec.Key, name: name, token: rec.Token, opts: a, rec: rec, renewedAt: sentAt,
-		writing: make(chan struct{}, 1), slot: slot{index: -1, ready: -1}}
+// newLock builds the Lock of an acquisition made under ctx, whose write
+// was sent at sentAt. Its Context keeps ctx's values (trace IDs,
+// request-scoped loggers) for the work run under the lock, but not its
+// cancellation: a lock outlives the Acquire call, and its Context ends
+// only when the lock does.
+func newLock(ctx context.Context, c *Client, a *acquireConfig, rec *backend.Record, sentAt instant) *Lock {
+	l := &Lock{c: c, key: rec.Key, token: rec.Token, opts: a.forLock(sentAt), version: rec.Version,
+		data: rec.Data, attrs: rec.Attributes, renewedAt: sentAt, slot: slot{index: -1, ready: -1}}
 	l.values.parent = c.lockParent(ctx)
-	if a.maxHold > 0 {
-		l.heldUntil = sentAt.Add(a.maxHold)
-	}
+	l.beatCtx = heldContext{values: &l.values, l: l}
 	return l
 }
 
@@ -90,7 +105,7 @@ func (l *Lock) Token() uint64 { return l.token }
 func (l *Lock) Data() []byte {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return append([]byte(nil), l.rec.Data...)
+	return append([]byte(nil), l.data...)
 }
 
 // Done is closed when the lock ends: released, stolen or expired.
@@ -99,7 +114,7 @@ func (l *Lock) Done() <-chan struct{} {
 	defer l.mu.Unlock()
 	if l.done == nil {
 		l.done = make(chan struct{})
-		if l.ended {
+		if l.ended.Load() {
 			close(l.done)
 		}
 	}
@@ -115,7 +130,7 @@ func (l *Lock) Context() context.Context {
 	defer l.mu.Unlock()
 	if l.ctx == nil {
 		l.ctx, l.cancel = context.WithCancelCause(&l.values)
-		if l.ended {
+		if l.ended.Load() {
 			l.cancel(l.err)
 		}
 	}
@@ -144,33 +159,48 @@ func (l *Lock) Guard() backend.Guard {
 func (l *Lock) LeaseRemaining() time.Duration {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.ended {
+	if l.ended.Load() {
 		return 0
 	}
-	return max(0, l.c.cfg.localLease(l.rec.LeaseDuration)-l.c.clk.Since(l.renewedAt))
+	return max(0, l.c.cfg.localLease(l.c.cfg.lease)-l.c.now().sub(l.renewedAt))
+}
+
+// recordLocked returns a copy of the record as last written by us;
+// callers hold l.mu. Every record of the lock has its key, owner, token
+// and lease: the acquire wrote them, and later writes keep them.
+func (l *Lock) recordLocked() backend.Record {
+	rec := backend.Record{Key: l.key, Owner: l.c.cfg.owner, Version: l.version, Token: l.token,
+		LeaseDuration: l.c.cfg.lease, Data: l.data, Attributes: l.attrs}
+	return rec.Clone()
 }
 
 // held reports whether the lock is still held; callers hold l.mu.
-func (l *Lock) heldLocked() bool { return !l.ended }
+func (l *Lock) heldLocked() bool { return !l.ended.Load() }
 
-// endReleased ends the lock as released by this client.
-func (l *Lock) endReleased() bool { return l.end(0, ErrReleased) }
+// endReleased ends the lock as released by this client. answered is
+// when the release's answer came, where its key's hand-off starts
+// (fair.go); zero: now.
+func (l *Lock) endReleased(answered instant) bool { return l.finish(0, ErrReleased, answered) }
 
-// end moves the lock out of held, once, and reports it everywhere: reason
-// is the loss (Stolen, Expired), or zero for a release. It returns false if
-// the lock had already ended.
-func (l *Lock) end(reason Reason, err error) bool {
+// end ends the lock as lost: reason is Stolen or Expired.
+func (l *Lock) end(reason Reason, err error) bool { return l.finish(reason, err, 0) }
+
+// finish moves the lock out of held, once, and reports it everywhere:
+// reason is the loss, or zero for a release answered at answered. It
+// returns false if the lock had already ended.
+func (l *Lock) finish(reason Reason, err error, answered instant) bool {
 	l.mu.Lock()
-	if l.ended {
+	if l.ended.Load() {
 		l.mu.Unlock()
 		return false
 	}
-	l.ended, l.reason, l.err = true, reason, err
+	l.ended.Store(true)
+	l.err = err
 	l.gen++
 	cancel, done, cancelWrite := l.cancel, l.done, l.writeCancel
 	l.mu.Unlock()
 
-	l.c.forget(l)
+	l.c.forget(l, reason == 0, answered)
 	l.c.observeEnded(l, reason, err)
 	if cancelWrite != nil {
 		cancelWrite(err)
@@ -194,16 +224,14 @@ func (l *Lock) end(reason Reason, err error) bool {
 // unknown outcomes are settled and the heartbeat error is cleared. It
 // returns the lease's start and generation, and false if the lock has
 // already ended.
-func (l *Lock) renewed(rec backend.Record, sentAt time.Time) (time.Time, uint64, bool) {
+func (l *Lock) renewed(rec backend.Record, sentAt instant) (instant, uint64, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.ended {
-		return time.Time{}, 0, false
+	if l.ended.Load() {
+		return 0, 0, false
 	}
-	l.rec = rec
-	if sentAt.After(l.renewedAt) {
-		l.renewedAt = sentAt
-	}
+	l.version, l.data, l.attrs = rec.Version, rec.Data, rec.Attributes
+	l.renewedAt = max(l.renewedAt, sentAt)
 	l.gen++
 	// A confirmed write on top of our last version means no earlier write
 	// of ours, release included, can still land: they expected that version.
@@ -214,7 +242,7 @@ func (l *Lock) renewed(rec backend.Record, sentAt time.Time) (time.Time, uint64,
 
 // addPending remembers a version we are about to write, until a write is
 // confirmed: if its outcome stays unknown it may still turn up in the store.
-func (l *Lock) addPending(version string, sentAt time.Time) {
+func (l *Lock) addPending(version string, sentAt instant) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.pending.add(version, sentAt)
@@ -222,30 +250,50 @@ func (l *Lock) addPending(version string, sentAt time.Time) {
 
 // beginWrite takes the lock's write slot, or fails when ctx ends or the
 // lock ends first (then with the lock's Err).
-func (l *Lock) beginWrite(ctx context.Context) error {
-	select {
-	case l.writing <- struct{}{}:
-		return nil
-	default:
-	}
-	select {
-	case l.writing <- struct{}{}:
-		return nil
-	case <-l.Done():
-		return l.Err()
-	case <-ctx.Done():
-		return fmt.Errorf("lock: %q: waiting for an earlier write: %w", l.key, context.Cause(ctx))
-	}
-}
+func (l *Lock) beginWrite(ctx context.Context) error { return l.takeWriteSlot(ctx, true) }
 
 // beginWriteAfterEnd takes the write slot of a lock that has ended, for
 // handing back its lapsed record; it fails only when ctx ends.
-func (l *Lock) beginWriteAfterEnd(ctx context.Context) error {
-	select {
-	case l.writing <- struct{}{}:
-		return nil
-	case <-ctx.Done():
-		return context.Cause(ctx)
+func (l *Lock) beginWriteAfterEnd(ctx context.Context) error { return l.takeWriteSlot(ctx, false) }
+
+// takeWriteSlot waits for the write slot until ctx ends or, with
+// untilEnd, the lock ends.
+func (l *Lock) takeWriteSlot(ctx context.Context, untilEnd bool) error {
+	for {
+		l.mu.Lock()
+		if !l.writing {
+			l.writing = true
+			l.mu.Unlock()
+			return nil
+		}
+		if l.writeFreed == nil {
+			l.writeFreed = make(chan struct{})
+		}
+		freed := l.writeFreed
+		l.mu.Unlock()
+		var ended <-chan struct{} // nil: never
+		if untilEnd {
+			ended = l.Done()
+		}
+		select {
+		case <-freed:
+		case <-ended:
+			return l.Err()
+		case <-ctx.Done():
+			return fmt.Errorf("lock: %q: waiting for an earlier write: %w", l.key, context.Cause(ctx))
+		}
+	}
+}
+
+// endWrite gives the write slot back, waking the writes that wait for it.
+func (l *Lock) endWrite() {
+	l.mu.Lock()
+	l.writing = false
+	freed := l.writeFreed
+	l.writeFreed = nil
+	l.mu.Unlock()
+	if freed != nil {
+		close(freed)
 	}
 }
 
@@ -256,11 +304,24 @@ func (l *Lock) beginWriteAfterEnd(ctx context.Context) error {
 func (l *Lock) whileHeld(ctx context.Context) (context.Context, context.CancelCauseFunc) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.writeCancel != nil || (l.ctx != nil && ctx == l.ctx) {
-		return ctx, nil // already so: a nested write, or a background heartbeat
+	return l.whileHeldLocked(ctx)
+}
+
+// whileHeldLocked is whileHeld for callers that hold l.mu.
+func (l *Lock) whileHeldLocked(ctx context.Context) (context.Context, context.CancelCauseFunc) {
+	if l.writeCancel != nil || (l.ctx != nil && ctx == l.ctx) || heldBy(ctx) == l {
+		return ctx, nil // already so: a nested write, the lock's Context, or a background heartbeat
+	}
+	if ctx == context.Background() && l.values.parent == context.Background() {
+		// The lock's own heartbeat context is just that: no values, and
+		// only the lock's end ends it. No allocation for the commonest case.
+		return &l.beatCtx, nil
+	}
+	if ctx.Done() == nil {
+		return &heldContext{values: ctx, l: l}, nil // only the lock's end can end it: no cancel needed
 	}
 	wctx, cancel := context.WithCancelCause(ctx)
-	if l.ended {
+	if l.ended.Load() {
 		cancel(l.err)
 		return wctx, cancel
 	}
@@ -279,14 +340,11 @@ func (l *Lock) doneWriting(cancel context.CancelCauseFunc) {
 	cancel(nil)
 }
 
-// endWrite gives the write slot back.
-func (l *Lock) endWrite() { <-l.writing }
-
 // pendingSentAt reports whether cur is a record we wrote earlier (a
 // heartbeat or a release whose outcome was unknown), and when.
-func (l *Lock) pendingSentAt(cur *backend.Record) (time.Time, bool) {
+func (l *Lock) pendingSentAt(cur *backend.Record) (instant, bool) {
 	if cur == nil || cur.Owner != l.c.cfg.owner || cur.Token != l.token {
-		return time.Time{}, false
+		return 0, false
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -324,7 +382,7 @@ func (l *Lock) setReleaseUnsure() {
 	l.releaseUnsure = true
 }
 
-func (l *Lock) setBeatSent(at time.Time) {
+func (l *Lock) setBeatSent(at instant) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.beatSent = at
@@ -332,26 +390,26 @@ func (l *Lock) setBeatSent(at time.Time) {
 
 // setBeatDue notes that a background heartbeat, due at due, waits for a
 // worker.
-func (l *Lock) setBeatDue(due time.Time) {
+func (l *Lock) setBeatDue(due instant) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.beatDue.IsZero() {
+	if l.beatDue == 0 {
 		l.beatDue = due
 	}
 }
 
 // expiryCause says, for a lease that ran out at now, why no heartbeat
 // renewed it, in terms an operator can act on; callers hold l.mu.
-func (l *Lock) expiryCauseLocked(now time.Time) error {
+func (l *Lock) expiryCauseLocked(now instant) error {
 	switch {
-	case !l.beatSent.IsZero():
+	case l.beatSent != 0:
 		return joinCause(fmt.Errorf("%w: a heartbeat sent %v ago got no answer", ErrStoreSlow,
-			now.Sub(l.beatSent).Round(time.Millisecond)), l.stopCause)
+			now.sub(l.beatSent).Round(time.Millisecond)), l.stopCause)
 	case l.stopCause != nil:
 		return l.stopCause // heartbeats failed (the store refused or was unreachable) or were stopped
-	case !l.beatDue.IsZero():
+	case l.beatDue != 0:
 		return fmt.Errorf("%w: a heartbeat due %v ago was still waiting for a worker", ErrHeartbeatsBehind,
-			now.Sub(l.beatDue).Round(time.Millisecond))
+			now.sub(l.beatDue).Round(time.Millisecond))
 	}
 	return ErrHeartbeatsBehind
 }
@@ -366,7 +424,7 @@ func joinCause(cause, last error) error {
 
 // lost builds the *LostError of this lock.
 func (l *Lock) lost(reason Reason, cause error) *LostError {
-	return &LostError{Key: l.name, SortKey: l.key.Sort, Reason: reason, Cause: cause}
+	return &LostError{Key: l.key.Partition, SortKey: l.key.Sort, Reason: reason, Cause: cause}
 }
 
 func (l *Lock) setStopCause(err error) {
@@ -380,39 +438,46 @@ func (l *Lock) setStopCause(err error) {
 // a lock's ordinary writes allocate nothing here.
 type pendingWrites struct {
 	first pendingWrite
-	more  []pendingWrite
+	more  *[]pendingWrite // a pointer: rarely used, and a slice would take 24 bytes of every lock
 }
 
 type pendingWrite struct {
 	version string
-	sentAt  time.Time
+	sentAt  instant
 }
 
-func (p *pendingWrites) add(version string, sentAt time.Time) {
+func (p *pendingWrites) add(version string, sentAt instant) {
 	if p.first.version == "" {
 		p.first = pendingWrite{version, sentAt}
 		return
 	}
-	p.more = append(p.more, pendingWrite{version, sentAt})
+	if p.more == nil {
+		p.more = new([]pendingWrite)
+	}
+	*p.more = append(*p.more, pendingWrite{version, sentAt})
 }
 
-func (p *pendingWrites) sentAt(version string) (time.Time, bool) {
+func (p *pendingWrites) sentAt(version string) (instant, bool) {
 	if version == "" {
-		return time.Time{}, false
+		return 0, false
 	}
 	if p.first.version == version {
 		return p.first.sentAt, true
 	}
-	for _, w := range p.more {
-		if w.version == version {
-			return w.sentAt, true
+	if p.more != nil {
+		for _, w := range *p.more {
+			if w.version == version {
+				return w.sentAt, true
+			}
 		}
 	}
-	return time.Time{}, false
+	return 0, false
 }
 
 func (p *pendingWrites) clear() {
 	p.first = pendingWrite{}
-	clear(p.more)
-	p.more = p.more[:0]
+	if p.more != nil {
+		clear(*p.more)
+		*p.more = (*p.more)[:0]
+	}
 }

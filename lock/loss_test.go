@@ -31,8 +31,11 @@ type hookStore struct {
 	afterRelease func()
 	// readsFail makes every Get fail as unavailable while it is true.
 	readsFail atomic.Bool
-	// hangReleases makes release writes block until their ctx ends.
+	// hangReleases makes release writes block until their ctx ends (for an
+	// hour at most); hungWith is then the ctxTag value of the write's
+	// context.
 	hangReleases atomic.Bool
+	hungWith     atomic.Value
 }
 
 var errAnswerLost = errors.New("test: answer lost")
@@ -46,8 +49,18 @@ func (h *hookStore) Get(ctx context.Context, key backend.Key) (backend.Record, e
 
 func (h *hookStore) Update(ctx context.Context, rec backend.Record, expect string) (backend.Record, error) {
 	if rec.Released && h.hangReleases.Load() {
-		<-ctx.Done()
-		return backend.Record{}, &backend.AmbiguousError{Err: ctx.Err()}
+		if v := ctx.Value(ctxTag{}); v != nil {
+			h.hungWith.Store(v)
+		}
+		// Wait as a network store does, on a context of its own made from
+		// the write's.
+		call, cancel := context.WithCancel(ctx)
+		defer cancel()
+		select {
+		case <-call.Done():
+		case <-time.After(time.Hour): // the engine failed to end the write
+		}
+		return backend.Record{}, &backend.AmbiguousError{Err: errors.Join(errAnswerLost, ctx.Err())}
 	}
 	got, err := h.Store.Update(ctx, rec, expect)
 	if err != nil || !rec.Released || h.afterRelease == nil {
@@ -165,27 +178,46 @@ func TestUnknownDeleteThenTakenIsNotASteal(t *testing.T) {
 
 // TestReleaseEndsWithItsLease: a release whose write hangs cannot outlive
 // the lease it is releasing. When the lease ends locally the write is
-// abandoned and Release returns the lock's *LostError, not "still held".
+// abandoned and Release returns the lock's *LostError, not "still held";
+// also under a context that is never cancelled, whose values the write
+// still carries.
 func TestReleaseEndsWithItsLease(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		ctx := context.Background()
-		hook := &hookStore{Store: memstore.New()}
-		c := newClient(t, hook, "alice")
-		l, err := c.Acquire(ctx, "k")
-		require.NoError(t, err)
+	tagged := context.WithValue(context.Background(), ctxTag{}, "request-9")
+	cases := map[string]struct {
+		acquire, release context.Context
+		deadline         bool
+	}{
+		"deadline":      {acquire: tagged, release: tagged, deadline: true},
+		"never-cancels": {acquire: context.Background(), release: tagged},
+		"background":    {acquire: context.Background(), release: context.Background()},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				hook := &hookStore{Store: memstore.New()}
+				c := newClient(t, hook, "alice")
+				l, err := c.Acquire(tc.acquire, "k")
+				require.NoError(t, err)
 
-		hook.hangReleases.Store(true)
-		start := time.Now()
-		rctx, cancel := context.WithTimeout(ctx, time.Hour)
-		defer cancel()
-		err = l.Release(rctx)
-		require.Less(t, time.Since(start), lock.DefaultLeaseDuration, "Release ended with the lease")
-		require.ErrorIs(t, err, lock.ErrExpired, "the lock ended; Release says how")
-		var lost *lock.LostError
-		require.ErrorAs(t, err, &lost)
-		require.Equal(t, err, l.Err(), "Release returns the lock's own error")
-		hook.hangReleases.Store(false)
-	})
+				hook.hangReleases.Store(true)
+				start := time.Now()
+				rctx := tc.release
+				if tc.deadline {
+					var cancel context.CancelFunc
+					rctx, cancel = context.WithTimeout(rctx, time.Hour)
+					defer cancel()
+				}
+				err = l.Release(rctx)
+				require.Less(t, time.Since(start), lock.DefaultLeaseDuration, "Release ended with the lease")
+				require.ErrorIs(t, err, lock.ErrExpired, "the lock ended; Release says how")
+				var lost *lock.LostError
+				require.ErrorAs(t, err, &lost)
+				require.Equal(t, err, l.Err(), "Release returns the lock's own error")
+				require.Equal(t, tc.release.Value(ctxTag{}), hook.hungWith.Load(), "the write carried the caller's values")
+				hook.hangReleases.Store(false)
+			})
+		})
+	}
 }
 
 // hangingBeats makes heartbeat writes (Update without Released) block until

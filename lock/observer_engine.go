@@ -156,7 +156,7 @@ func (l *Lock) causeKind(reason Reason, err error) CauseKind {
 		return CauseHeartbeatsBehind
 	case l.opts.work != nil && l.opts.work.Err() != nil:
 		return CauseWorkEnded
-	case !l.heldUntil.IsZero() && !l.c.clk.Now().Before(l.heldUntil):
+	case l.opts.heldUntil != 0 && l.c.now() >= l.opts.heldUntil:
 		return CauseMaxHold
 	case errors.Is(err, backend.ErrUnavailable) || errors.Is(err, backend.ErrAmbiguous) ||
 		errors.Is(err, ErrUnknownOutcome):
@@ -183,7 +183,7 @@ func (c *Client) beat(ctx context.Context, l *Lock, data *[]byte) error {
 	r := Result{Err: err, Duration: c.clk.Since(start), Lease: c.cfg.localLease(c.cfg.lease)}
 	switch {
 	case err == nil:
-		r.Outcome, r.LeaseAge = OutcomeRenewed, c.clk.Since(leaseStart)
+		r.Outcome, r.LeaseAge = OutcomeRenewed, c.now().sub(leaseStart)
 	case l.Err() != nil:
 		r.Outcome = OutcomeEnded
 	default:

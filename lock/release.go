@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/leaselock/leaselock/backend"
 )
@@ -117,40 +118,49 @@ func (c *Client) releaseRecord(ctx context.Context, l *Lock, r release) error {
 		}
 		return err
 	}
-	cur := l.rec.Clone()
+	cur := l.recordLocked()
+	next := cur // the record marked released, unless the release is a plain delete
+	next.Released = true
+	if r.data != nil {
+		next.Data = *r.data
+	}
+	var sentAt instant // the marked record's; a plain delete has none
+	if !r.del || r.commit {
+		sentAt = c.stamp(&next)
+		if !r.del {
+			l.pending.add(next.Version, sentAt) // a retry must recognise it if it lands
+		}
+	}
+	ctx, cancel := l.whileHeldLocked(ctx)
 	l.mu.Unlock()
-
-	ctx, cancel := l.whileHeld(ctx)
 	defer l.doneWriting(cancel)
 	var s settled
+	var err error
 	switch {
 	case r.del && !r.commit:
 		s = c.deleteRecord(ctx, cur)
-	default:
-		next := cur
-		next.Released = true
-		if r.data != nil {
-			next.Data = *r.data
-		}
-		sentAt := c.clk.Now()
-		c.stamp(&next, sentAt)
-		var err error
-		if r.commit {
-			err = c.store.(backend.ReleaseCommitter).CommitRelease(ctx, backend.CommitReleaseRequest{
-				Record: next, ExpectVersion: cur.Version, Delete: r.del, Ops: r.ops})
-		} else {
-			_, err = c.store.Update(ctx, next, cur.Version)
-		}
+	case r.commit:
+		err = c.store.(backend.ReleaseCommitter).CommitRelease(ctx, backend.CommitReleaseRequest{
+			Record: next, ExpectVersion: cur.Version, Delete: r.del, Ops: r.ops})
 		if r.del {
 			s = c.settleDelete(ctx, cur.Key, err)
 		} else {
-			l.addPending(next.Version, sentAt) // a retry must recognise it if it lands
 			s = c.settle(ctx, l.key, next.Version, err)
 		}
+	default:
+		_, err = c.store.Update(ctx, next, cur.Version)
+		s = c.settle(ctx, l.key, next.Version, err)
 	}
 	switch {
 	case s.outcome == applied:
-		if !l.endReleased() {
+		// The key's hand-off starts when the answer came: the send time
+		// plus the average round trip, without a clock reading, when the
+		// store answered at once; otherwise now.
+		var answered instant
+		if err == nil && sentAt != 0 {
+			answered = sentAt.add(time.Duration(c.rtt.Load()))
+		}
+		if !l.endReleased(answered) {
 			// The lease ran out while the release was on its way: the
 			// record is released, but the hold had already ended.
 			return l.Err()
@@ -158,7 +168,6 @@ func (c *Client) releaseRecord(ctx context.Context, l *Lock, r release) error {
 		if c.debugOn() {
 			c.log.DebugContext(ctx, "leaselock: released", "key", l.key.String(), "token", l.token)
 		}
-		c.released(l.key, l.contended)
 		return nil
 	case s.outcome == refused && s.current != nil && s.current.Version == cur.Version:
 		if err := l.Err(); err != nil {
@@ -168,7 +177,7 @@ func (c *Client) releaseRecord(ctx context.Context, l *Lock, r release) error {
 	case s.outcome == refused:
 		if at, ours := l.pendingSentAt(s.current); ours {
 			if s.current.Released {
-				l.endReleased() // an earlier release of ours landed
+				l.endReleased(0) // an earlier release of ours landed
 				return l.endErr()
 			}
 			// A heartbeat of ours with an unknown outcome landed: adopt it
@@ -180,7 +189,7 @@ func (c *Client) releaseRecord(ctx context.Context, l *Lock, r release) error {
 			// The key changed hands through this release (or an earlier
 			// one), its answer lost. A definite conflict with no release
 			// of ours in doubt, by contrast, is a steal.
-			l.endReleased()
+			l.endReleased(0)
 			return l.endErr()
 		}
 		return c.stolen(l, s.current, nil)

@@ -21,13 +21,13 @@ import (
 
 // slot is a lock's place in the scheduler; guarded by scheduler.mu.
 type slot struct {
-	index    int       // position in the deadline heap; -1 when not in it
-	ready    int       // position in the ready heap; -1 when not in it
-	at       time.Time // earliest of the deadlines below
-	beatAt   time.Time // next heartbeat due; zero while one is queued or in flight
-	dangerAt time.Time // zero when no danger notice is pending
-	expireAt time.Time // local lease end
-	gen      uint64    // the lock's renewal generation when these were set
+	index    int32   // position in the deadline heap; -1 when not in it
+	ready    int32   // position in the ready heap; -1 when not in it
+	at       instant // earliest of the deadlines below
+	beatAt   instant // next heartbeat due; zero while one is queued or in flight
+	dangerAt instant // zero when no danger notice is pending
+	expireAt instant // local lease end
+	gen      uint64  // the lock's renewal generation when these were set
 }
 
 // job is what a worker does for a lock.
@@ -45,14 +45,19 @@ type scheduler struct {
 
 	mu     sync.Mutex
 	byTime lockHeap // every held lock, by slot.at
+	// wakeAt is when the loop will look at the deadline heap next, at the
+	// latest: only a deadline before it needs the loop woken (poke). Most
+	// new deadlines are later (a heartbeat period away), so scheduling a
+	// lock usually costs no goroutine switch.
+	wakeAt instant
 	ready  lockHeap // locks whose heartbeat is due, by slot.expireAt
 	lapsed []*Lock  // expired locks to hand back when a worker is idle
 }
 
 func newScheduler(c *Client) *scheduler {
 	s := &scheduler{c: c, work: make(chan job), wake: make(chan struct{}, 1), stop: make(chan struct{}),
-		byTime: lockHeap{at: func(l *Lock) time.Time { return l.slot.at }, pos: func(l *Lock) *int { return &l.slot.index }},
-		ready:  lockHeap{at: func(l *Lock) time.Time { return l.slot.expireAt }, pos: func(l *Lock) *int { return &l.slot.ready }},
+		byTime: lockHeap{at: func(l *Lock) instant { return l.slot.at }, pos: func(l *Lock) *int32 { return &l.slot.index }},
+		ready:  lockHeap{at: func(l *Lock) instant { return l.slot.expireAt }, pos: func(l *Lock) *int32 { return &l.slot.ready }},
 	}
 	s.wg.Add(1 + c.cfg.workers)
 	go s.loop()
@@ -68,18 +73,25 @@ func (s *scheduler) close() {
 	s.wg.Wait()
 }
 
-// add schedules a newly acquired lock.
-func (s *scheduler) add(l *Lock) {
-	l.mu.Lock()
-	at, gen := l.renewedAt, l.gen
-	l.mu.Unlock()
+// add schedules a lock acquired by a write sent at at, its renewal
+// generation gen. A renewal may have placed it first (a Heartbeat on a
+// lock found with Locks before Acquire returned): its newer lease then
+// stays. A lock that has ended stays out: end took it out, or will.
+func (s *scheduler) add(l *Lock, at instant, gen uint64) {
 	s.mu.Lock()
-	l.slot.index, l.slot.ready = -1, -1
-	l.slot.beatAt = at.Add(s.jitter(s.c.cfg.heartbeat))
-	s.setLeaseLocked(l, at, gen)
-	first := l.slot.index == 0
+	if l.ended.Load() {
+		s.mu.Unlock()
+		return
+	}
+	l.slot.beatAt = at.add(s.jitter(s.c.cfg.heartbeat))
+	if l.slot.gen > gen {
+		s.placeLocked(l) // a renewal set its lease
+	} else {
+		s.setLeaseLocked(l, at, gen)
+	}
+	early := s.beforeWakeLocked(l)
 	s.mu.Unlock()
-	if first {
+	if early {
 		s.poke() // the loop's timer is set for a later deadline
 	}
 }
@@ -87,28 +99,27 @@ func (s *scheduler) add(l *Lock) {
 // renewed moves l's lease deadlines to those of a renewal sent at
 // renewedAt. The loop may have taken l out for an expiry the renewal beat
 // (its notice is then stale and ignored): a lock still held goes back in.
-func (s *scheduler) renewed(l *Lock, renewedAt time.Time, gen uint64) {
+// One that has ended stays out (end sets ended before it takes the lock
+// out of the scheduler).
+func (s *scheduler) renewed(l *Lock, renewedAt instant, gen uint64) {
 	s.mu.Lock()
-	l.mu.Lock()
-	ended := l.ended
-	l.mu.Unlock()
-	first := false
-	if !ended {
+	early := false
+	if !l.ended.Load() {
 		s.setLeaseLocked(l, renewedAt, gen)
-		first = l.slot.index == 0
+		early = s.beforeWakeLocked(l)
 	}
 	s.mu.Unlock()
-	if first {
+	if early {
 		s.poke()
 	}
 }
 
-func (s *scheduler) setLeaseLocked(l *Lock, renewedAt time.Time, gen uint64) {
+func (s *scheduler) setLeaseLocked(l *Lock, renewedAt instant, gen uint64) {
 	l.slot.gen = gen
-	l.slot.expireAt = renewedAt.Add(s.c.cfg.localLease(s.c.cfg.lease))
-	l.slot.dangerAt = time.Time{}
+	l.slot.expireAt = renewedAt.add(s.c.cfg.localLease(s.c.cfg.lease))
+	l.slot.dangerAt = 0
 	if l.opts.onDanger != nil {
-		l.slot.dangerAt = renewedAt.Add(l.opts.safeTime)
+		l.slot.dangerAt = renewedAt.add(l.opts.safeTime)
 	}
 	if l.slot.ready >= 0 {
 		s.ready.fix(l)
@@ -117,16 +128,16 @@ func (s *scheduler) setLeaseLocked(l *Lock, renewedAt time.Time, gen uint64) {
 }
 
 // beatDone schedules l's next heartbeat at at, after a worker's beat.
-func (s *scheduler) beatDone(l *Lock, at time.Time) {
+func (s *scheduler) beatDone(l *Lock, at instant) {
 	s.mu.Lock()
-	first := false
+	early := false
 	if l.slot.index >= 0 {
 		l.slot.beatAt = at
 		s.placeLocked(l)
-		first = l.slot.index == 0
+		early = s.beforeWakeLocked(l)
 	}
 	s.mu.Unlock()
-	if first {
+	if early {
 		s.poke()
 	}
 }
@@ -134,8 +145,8 @@ func (s *scheduler) beatDone(l *Lock, at time.Time) {
 // placeLocked puts l into the deadline heap at its earliest deadline.
 func (s *scheduler) placeLocked(l *Lock) {
 	at := l.slot.expireAt
-	for _, t := range [...]time.Time{l.slot.beatAt, l.slot.dangerAt} {
-		if !t.IsZero() && t.Before(at) {
+	for _, t := range [...]instant{l.slot.beatAt, l.slot.dangerAt} {
+		if t != 0 && t < at {
 			at = t
 		}
 	}
@@ -146,6 +157,10 @@ func (s *scheduler) placeLocked(l *Lock) {
 		s.byTime.fix(l)
 	}
 }
+
+// beforeWakeLocked reports whether l's next deadline comes before the
+// loop's next look at the heap, so that the loop must be woken for it.
+func (s *scheduler) beforeWakeLocked(l *Lock) bool { return l.slot.at < s.wakeAt }
 
 // remove takes an ended lock out of the scheduler.
 func (s *scheduler) remove(l *Lock) {
@@ -195,15 +210,15 @@ func (s *scheduler) loop() {
 	defer timer.Stop()
 	var notices []leaseNotice
 	var due []*Lock
-	var nextSend time.Time // rate cap: no dispatch before this
+	var nextSend instant // rate cap: no dispatch before this
 	for {
-		now := clk.Now()
+		now := s.c.now()
 		notices, due = notices[:0], due[:0]
 		s.mu.Lock()
-		for s.byTime.len() > 0 && !s.byTime.min().slot.at.After(now) {
+		for s.byTime.len() > 0 && s.byTime.min().slot.at <= now {
 			l := s.byTime.min()
 			st := &l.slot
-			if !now.Before(st.expireAt) {
+			if now >= st.expireAt {
 				notices = append(notices, leaseNotice{l: l, gen: st.gen, expire: true})
 				s.byTime.remove(l)
 				if st.ready >= 0 {
@@ -211,21 +226,22 @@ func (s *scheduler) loop() {
 				}
 				continue
 			}
-			if !st.dangerAt.IsZero() && !now.Before(st.dangerAt) {
+			if st.dangerAt != 0 && now >= st.dangerAt {
 				notices = append(notices, leaseNotice{l: l, gen: st.gen})
-				st.dangerAt = time.Time{}
+				st.dangerAt = 0
 			}
-			if !st.beatAt.IsZero() && !now.Before(st.beatAt) {
+			if st.beatAt != 0 && now >= st.beatAt {
 				due = append(due, l)
-				st.beatAt = time.Time{}
+				st.beatAt = 0
 				s.ready.push(l)
 			}
 			s.placeLocked(l)
 		}
 		wait := time.Hour
 		if s.byTime.len() > 0 {
-			wait = s.byTime.min().slot.at.Sub(now)
+			wait = s.byTime.min().slot.at.sub(now)
 		}
+		s.wakeAt = now.add(wait)
 		// A heartbeat that cannot be answered before its lease ends (less
 		// than two round trips left) would only take a worker from locks
 		// that can still be saved: under overload the most urgent locks
@@ -233,7 +249,7 @@ func (s *scheduler) loop() {
 		// every other lock late too. Those expire, with the queue's
 		// lateness as their cause.
 		doomed := 2 * time.Duration(s.c.rtt.Load())
-		for s.ready.len() > 0 && s.ready.min().slot.expireAt.Sub(now) < doomed {
+		for s.ready.len() > 0 && s.ready.min().slot.expireAt.sub(now) < doomed {
 			s.ready.remove(s.ready.min())
 		}
 		var next job
@@ -252,8 +268,8 @@ func (s *scheduler) loop() {
 
 		var send chan job
 		if next.l != nil {
-			if !next.lapse && nextSend.After(now) {
-				wait = min(wait, nextSend.Sub(now))
+			if !next.lapse && nextSend > now {
+				wait = min(wait, nextSend.sub(now))
 			} else {
 				send = s.work
 			}
@@ -271,7 +287,7 @@ func (s *scheduler) loop() {
 			}
 			s.mu.Unlock()
 			if r := s.c.cfg.rate; r > 0 && !next.lapse {
-				nextSend = maxTime(nextSend, now).Add(time.Duration(float64(time.Second) / r))
+				nextSend = max(nextSend, now).add(time.Duration(float64(time.Second) / r))
 			}
 		case <-timer.C:
 		case <-s.wake:
@@ -292,42 +308,35 @@ func (s *scheduler) worker() {
 	}
 }
 
-func maxTime(a, b time.Time) time.Time {
-	if a.After(b) {
-		return a
-	}
-	return b
-}
-
 // lockHeap is a binary min-heap of locks by a time, each lock knowing its
 // own position (so it can be moved or removed in O(log n)). Typed, so
 // pushing boxes nothing.
 type lockHeap struct {
 	locks []*Lock
-	at    func(*Lock) time.Time
-	pos   func(*Lock) *int
+	at    func(*Lock) instant
+	pos   func(*Lock) *int32
 }
 
 func (h *lockHeap) len() int   { return len(h.locks) }
 func (h *lockHeap) min() *Lock { return h.locks[0] }
 func (h *lockHeap) less(i, j int) bool {
-	return h.at(h.locks[i]).Before(h.at(h.locks[j]))
+	return h.at(h.locks[i]) < h.at(h.locks[j])
 }
 
 func (h *lockHeap) swap(i, j int) {
 	h.locks[i], h.locks[j] = h.locks[j], h.locks[i]
-	*h.pos(h.locks[i]) = i
-	*h.pos(h.locks[j]) = j
+	*h.pos(h.locks[i]) = int32(i)
+	*h.pos(h.locks[j]) = int32(j)
 }
 
 func (h *lockHeap) push(l *Lock) {
-	*h.pos(l) = len(h.locks)
+	*h.pos(l) = int32(len(h.locks))
 	h.locks = append(h.locks, l)
 	h.up(len(h.locks) - 1)
 }
 
 func (h *lockHeap) remove(l *Lock) {
-	i := *h.pos(l)
+	i := int(*h.pos(l))
 	last := len(h.locks) - 1
 	if i != last {
 		h.swap(i, last)
@@ -343,7 +352,7 @@ func (h *lockHeap) remove(l *Lock) {
 	}
 }
 
-func (h *lockHeap) fix(l *Lock) { h.fixAt(*h.pos(l)) }
+func (h *lockHeap) fix(l *Lock) { h.fixAt(int(*h.pos(l))) }
 
 func (h *lockHeap) fixAt(i int) {
 	if !h.down(i) {
