@@ -17,7 +17,14 @@ import (
 // holder returns a lock client named owner on the test table.
 func (te tableEnv) holder(t *testing.T, owner string, opts *dynamostore.Options, lease, beat time.Duration) *lock.Client {
 	t.Helper()
-	c, err := lock.New(te.store(t, opts), lock.WithOwner(owner), lock.WithLeaseDuration(lease),
+	return testHolder(t, te.store(t, opts), owner, lease, beat)
+}
+
+// testHolder returns a lock client named owner on st, closed when the
+// test ends (within a minute).
+func testHolder(t *testing.T, st backend.Store, owner string, lease, beat time.Duration) *lock.Client {
+	t.Helper()
+	c, err := lock.New(st, lock.WithOwner(owner), lock.WithLeaseDuration(lease),
 		lock.WithHeartbeatPeriod(beat), lock.WithPollPeriod(50*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -92,17 +91,7 @@ func (pg pgEnv) store(t *testing.T) (*pgstore.Store, *pgxpool.Pool) {
 func (pg pgEnv) holder(t *testing.T, owner string, lease, beat time.Duration) *lock.Client {
 	t.Helper()
 	st, _ := pg.store(t)
-	c, err := lock.New(st, lock.WithOwner(owner), lock.WithLeaseDuration(lease),
-		lock.WithHeartbeatPeriod(beat), lock.WithPollPeriod(50*time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		_ = c.Close(ctx)
-	})
-	return c
+	return testHolder(t, st, owner, lease, beat)
 }
 
 func TestPostgresTable(t *testing.T) {
@@ -266,15 +255,7 @@ func TestPostgresReleaseForce(t *testing.T) {
 	r = forceRelease(t, pg.url, "orders")
 	pg.noPassword(t, r)
 	requireContains(t, r.stdout, "released orders (was held by alice with token 1); the next acquirer gets token 2")
-	select {
-	case <-l.Done():
-	case <-time.After(5 * time.Second):
-		t.Fatal("holder not told of the force-release")
-	}
-	var lost *lock.LostError
-	if !errors.As(l.Err(), &lost) || lost.Reason != lock.Stolen || !strings.HasPrefix(lost.Holder, "force-release:") {
-		t.Fatalf("holder's error: %v", l.Err())
-	}
+	requireToldOfForceRelease(t, l)
 	rec, err := st.Get(ctx, backend.Key{Partition: "orders"})
 	if err != nil || !rec.Released || rec.Token != 1 {
 		t.Fatalf("record after release: %+v %v", rec, err)

@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -49,41 +48,7 @@ func TestPostgresRun(t *testing.T) {
 func TestPostgresRunNeverOverlaps(t *testing.T) {
 	t.Parallel()
 	pg := newPGEnv(t, true)
-	logFile := filepath.Join(t.TempDir(), "log")
-	const workers, rounds = 2, 2
-	var wg sync.WaitGroup
-	for w := range workers {
-		wg.Go(func() {
-			for range rounds {
-				r := runProcess(t, nil, append([]string{"run", "--store", pg.url, "--owner", fmt.Sprint("worker-", w),
-					"--lease", "2s", "--poll", "20ms", "shared", "--"}, childCommand("log", logFile, "150ms")...)...)
-				pg.noPassword(t, r)
-				if r.code != 0 {
-					t.Errorf("worker %d: %v", w, r)
-				}
-			}
-		})
-	}
-	wg.Wait()
-	ivs := readIntervals(t, logFile)
-	if len(ivs) != workers*rounds {
-		t.Fatalf("want %d runs, got %d: %+v", workers*rounds, len(ivs), ivs)
-	}
-	for i, iv := range ivs {
-		if iv.end.IsZero() || iv.end.Before(iv.start) {
-			t.Errorf("run with token %d did not end properly: %+v", iv.token, iv)
-		}
-		if i == 0 {
-			continue
-		}
-		prev := ivs[i-1]
-		if iv.start.Before(prev.end) {
-			t.Errorf("token %d started at %v, before token %d ended at %v", iv.token, iv.start, prev.token, prev.end)
-		}
-		if iv.token <= prev.token {
-			t.Errorf("tokens do not increase in run order: %d after %d", iv.token, prev.token)
-		}
-	}
+	requireRunsNeverOverlap(t, pg.url, 2, 2, func(r result) { pg.noPassword(t, r) })
 }
 
 // TestPostgresHold: hold prints the token and holds the lock until

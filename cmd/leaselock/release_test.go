@@ -12,6 +12,21 @@ import (
 	"github.com/leaselock/leaselock/lock"
 )
 
+// requireToldOfForceRelease: the holder learns of a force-release at its
+// next heartbeat, as a steal naming who released it.
+func requireToldOfForceRelease(t *testing.T, l *lock.Lock) {
+	t.Helper()
+	select {
+	case <-l.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("holder not told of the force-release")
+	}
+	var lost *lock.LostError
+	if !errors.As(l.Err(), &lost) || lost.Reason != lock.Stolen || !strings.HasPrefix(lost.Holder, "force-release:") {
+		t.Fatalf("holder's error: %v", l.Err())
+	}
+}
+
 func TestReleaseForce(t *testing.T) {
 	t.Parallel()
 	ctx := testCtx(t)
@@ -68,16 +83,7 @@ func TestReleaseForce(t *testing.T) {
 		if err != nil || !rec.Released || rec.Token != 1 || !strings.HasPrefix(rec.Owner, "force-release:") {
 			t.Fatalf("record after release: %+v %v", rec, err)
 		}
-		// The holder learns it at its next heartbeat: stolen, naming who.
-		select {
-		case <-l.Done():
-		case <-time.After(5 * time.Second):
-			t.Fatal("holder not told of the force-release")
-		}
-		var lost *lock.LostError
-		if !errors.As(l.Err(), &lost) || lost.Reason != lock.Stolen || !strings.HasPrefix(lost.Holder, "force-release:") {
-			t.Fatalf("holder's error: %v", l.Err())
-		}
+		requireToldOfForceRelease(t, l)
 		// The fencing counter survived.
 		l2, err := alice.Acquire(ctx, "orders")
 		if err != nil || l2.Token() != 2 {

@@ -131,14 +131,23 @@ func readIntervals(t *testing.T, file string) []interval {
 func TestRunNeverOverlaps(t *testing.T) {
 	t.Parallel()
 	te := newTable(t, testservers.Dynalite, "")
+	requireRunsNeverOverlap(t, te.url, 3, 2, func(result) {})
+}
+
+// requireRunsNeverOverlap runs workers leaselock processes, rounds runs
+// each, on one key of the store at url, and requires that their commands
+// never overlap and their tokens increase in the order they ran. check
+// sees every run's result.
+func requireRunsNeverOverlap(t *testing.T, url string, workers, rounds int, check func(result)) {
+	t.Helper()
 	logFile := filepath.Join(t.TempDir(), "log")
-	const workers, rounds = 3, 2
 	var wg sync.WaitGroup
 	for w := range workers {
 		wg.Go(func() {
 			for range rounds {
-				r := runProcess(t, nil, append([]string{"run", "--store", te.url, "--owner", fmt.Sprint("worker-", w),
+				r := runProcess(t, nil, append([]string{"run", "--store", url, "--owner", fmt.Sprint("worker-", w),
 					"--lease", "2s", "--poll", "20ms", "shared", "--"}, childCommand("log", logFile, "150ms")...)...)
+				check(r)
 				if r.code != 0 {
 					t.Errorf("worker %d: %v", w, r)
 				}
