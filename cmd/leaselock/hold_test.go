@@ -21,8 +21,11 @@ func TestHold(t *testing.T) {
 	t.Run("until a signal", func(t *testing.T) {
 		t.Parallel()
 		p := startProcess(t, "hold", "--store", te.url, "--owner", "operator", "--lease", "2s", "--heartbeat", "200ms", "maint")
-		eventually(t, 20*time.Second, "the token on stdout", func() bool { return p.stdout.String() == "1\n" })
-		requireContains(t, p.stderr.String(), "holding maint with token 1 as operator")
+		// The token goes to stdout first, then the message to stderr: two
+		// pipes, read apart, so wait for both.
+		eventually(t, 20*time.Second, "the token on stdout and the message on stderr", func() bool {
+			return p.stdout.String() == "1\n" && strings.Contains(p.stderr.String(), "holding maint with token 1 as operator")
+		})
 		requireContains(t, mustCLI(t, "get", "--store", te.url, "maint").stdout, "state      held", "owner      operator")
 		r := cli(t, nil, "run", "--store", te.url, "--no-wait", "maint", "--", "true")
 		requireCode(t, r, exitTempFail)
