@@ -4,8 +4,6 @@ package main
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -103,24 +101,8 @@ func TestPostgresRunStoreOutage(t *testing.T) {
 			if viaProxy == pg.url {
 				t.Fatalf("no %s in the store URL to replace", pg.cluster.Addr)
 			}
-			file := filepath.Join(t.TempDir(), "child")
 			key := fmt.Sprint("outage-", silent)
-			p := startProcess(t, append([]string{"run", "--store", viaProxy, "--lease", "1s", "--heartbeat", "200ms",
-				"--grace", "300ms", key, "--"}, childCommand("trap", file, "9")...)...)
-			eventually(t, 10*time.Second, "the command to start", fileContains(file, "ready"))
-			if silent {
-				proxy.hang()
-			} else {
-				proxy.cutOff()
-			}
-			if code := p.wait(t, 20*time.Second); code != exitLockLost {
-				t.Fatalf("exit %d, want %d\nstderr:\n%s", code, exitLockLost, p.stderr.String())
-			}
-			stderr := p.stderr.String()
-			pg.noPassword(t, result{stderr: stderr})
-			requireContains(t, stderr, "the lease on "+key+" has not been renewed: stopping the command (SIGTERM; SIGKILL in",
-				"before the lease lapses)")
-			requireContains(t, string(must(os.ReadFile(file))), "got terminated")
+			pg.noPassword(t, result{stderr: runThroughOutage(t, proxy, viaProxy, key, silent)})
 			// The record still names the stopped holder: nothing was
 			// released behind the proxy, and a waiter takes it over.
 			r := pg.mustCLI(t, "run", "--store", pg.url, "--owner", "next", key, "--", "true")

@@ -441,25 +441,36 @@ func TestRunStoreOutage(t *testing.T) {
 			t.Parallel()
 			proxy, endpoint := newCutProxy(t, te.srv.Endpoint)
 			viaProxy := "dynamodb://" + te.table + "?endpoint=" + endpoint
-			file := filepath.Join(t.TempDir(), "child")
 			key := fmt.Sprint("outage-hold-", silent)
-			p := startProcess(t, append([]string{"run", "--store", viaProxy, "--lease", "1s", "--heartbeat", "200ms",
-				"--grace", "300ms", key, "--"}, childCommand("trap", file, "9")...)...)
-			eventually(t, 10*time.Second, "the command to start", fileContains(file, "ready"))
-			if silent {
-				proxy.hang()
-			} else {
-				proxy.cutOff()
-			}
-			if code := p.wait(t, 20*time.Second); code != exitLockLost {
-				t.Fatalf("exit %d, want %d\nstderr:\n%s", code, exitLockLost, p.stderr.String())
-			}
-			requireContains(t, p.stderr.String(), "the lease on "+key+" has not been renewed: stopping the command (SIGTERM; SIGKILL in",
-				"before the lease lapses)")
+			stderr := runThroughOutage(t, proxy, viaProxy, key, silent)
 			if !silent {
-				requireContains(t, p.stderr.String(), "cannot reach the store (dial tcp", "connection refused); retrying")
+				requireContains(t, stderr, "cannot reach the store (dial tcp", "connection refused); retrying")
 			}
-			requireContains(t, string(must(os.ReadFile(file))), "got terminated")
 		})
 	}
+}
+
+// runThroughOutage runs a command under key on the store at url, reached
+// through proxy, then cuts the store off (or, silent, makes it take
+// requests and never answer). leaselock must stop the command before the
+// lease lapses and exit 76; it returns leaselock's stderr.
+func runThroughOutage(t *testing.T, proxy *cutProxy, url, key string, silent bool) string {
+	t.Helper()
+	file := filepath.Join(t.TempDir(), "child")
+	p := startProcess(t, append([]string{"run", "--store", url, "--lease", "1s", "--heartbeat", "200ms",
+		"--grace", "300ms", key, "--"}, childCommand("trap", file, "9")...)...)
+	eventually(t, 10*time.Second, "the command to start", fileContains(file, "ready"))
+	if silent {
+		proxy.hang()
+	} else {
+		proxy.cutOff()
+	}
+	if code := p.wait(t, 20*time.Second); code != exitLockLost {
+		t.Fatalf("exit %d, want %d\nstderr:\n%s", code, exitLockLost, p.stderr.String())
+	}
+	stderr := p.stderr.String()
+	requireContains(t, stderr, "the lease on "+key+" has not been renewed: stopping the command (SIGTERM; SIGKILL in",
+		"before the lease lapses)")
+	requireContains(t, string(must(os.ReadFile(file))), "got terminated")
+	return stderr
 }
